@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the system packages Strata's tests and demo need, only those
+# that are missing, so that it is cheap to run again.
+set -euo pipefail
+
+packages=(
+  python3-openstackclient python3-ironicclient
+  etcd-server etcd-client
+  ipmitool
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "deps: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+# Refresh the package lists once per machine (or when they are missing).
+if [ ! -f /var/lib/apt/periodic/strata-updated ] || [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v lock)" ]; then
+  $SUDO apt-get update -q
+  $SUDO mkdir -p /var/lib/apt/periodic && $SUDO touch /var/lib/apt/periodic/strata-updated
+fi
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
