@@ -205,6 +205,7 @@ const (
 	condAbsent condKind = iota
 	condModRev
 	condCreateRev
+	condExists
 )
 
 // Key is the key the condition is about.
@@ -216,6 +217,8 @@ func (c Cond) cmp() clientv3.Cmp {
 		return clientv3.Compare(clientv3.CreateRevision(c.key), "=", 0)
 	case condCreateRev:
 		return clientv3.Compare(clientv3.CreateRevision(c.key), "=", c.rev)
+	case condExists:
+		return clientv3.Compare(clientv3.CreateRevision(c.key), ">", 0)
 	default:
 		return clientv3.Compare(clientv3.ModRevision(c.key), "=", c.rev)
 	}
@@ -229,6 +232,8 @@ func (c Cond) holds(create, mod int64) bool {
 		return create == 0
 	case condCreateRev:
 		return create == c.rev
+	case condExists:
+		return create > 0
 	default:
 		return mod == c.rev
 	}
@@ -239,6 +244,9 @@ func Absent(key string) Cond { return Cond{key: key, kind: condAbsent} }
 
 // Unchanged holds when the record at key still has ModRevision rev.
 func Unchanged(key string, rev int64) Cond { return Cond{key: key, kind: condModRev, rev: rev} }
+
+// Exists holds when a record exists at key.
+func Exists(key string) Cond { return Cond{key: key, kind: condExists} }
 
 // Created holds when the record at key is the one created at revision rev:
 // the fencing check of a lock key.
@@ -284,8 +292,8 @@ func DelPrefix(prefix string) Op {
 
 // Commit applies ops atomically if every condition holds, and returns the
 // revision of the write. When a condition fails it returns a *CondError
-// naming the key, wrapping ErrExists (an Absent condition failed) or
-// ErrConflict (any other).
+// naming the key, wrapping ErrExists (an Absent condition failed),
+// ErrNotFound (an Exists condition failed) or ErrConflict (any other).
 func (s *Store) Commit(ctx context.Context, conds []Cond, ops []Op) (int64, error) {
 	cmps := make([]clientv3.Cmp, len(conds))
 	// On failure, read back every conditioned key so that the caller learns
@@ -316,8 +324,11 @@ func (s *Store) Commit(ctx context.Context, conds []Cond, ops []Op) (int64, erro
 		}
 		if !c.holds(create, mod) {
 			kind := ErrConflict
-			if c.kind == condAbsent {
+			switch c.kind {
+			case condAbsent:
 				kind = ErrExists
+			case condExists:
+				kind = ErrNotFound
 			}
 			return 0, &CondError{Key: c.key, Err: kind}
 		}
