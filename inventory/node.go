@@ -164,9 +164,16 @@ func Invalid(field, format string, args ...any) error {
 	return &InvalidError{Field: field, Reason: fmt.Sprintf(format, args...)}
 }
 
-// ParseMAC normalizes a 48-bit MAC address to lower-case colon form.
+var macRE = regexp.MustCompile(`^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}$`)
+
+// ParseMAC normalizes a 48-bit MAC address written as six colon- or
+// dash-separated octets to lower-case colon form.
 func ParseMAC(s string) (string, error) {
-	hw, err := net.ParseMAC(strings.TrimSpace(s))
+	s = strings.TrimSpace(s)
+	if !macRE.MatchString(s) {
+		return "", Invalid("address", "%q is not a valid MAC address", s)
+	}
+	hw, err := net.ParseMAC(s)
 	if err != nil || len(hw) != 6 {
 		return "", Invalid("address", "%q is not a valid MAC address", s)
 	}
@@ -197,12 +204,16 @@ func ValidateName(name string) error {
 	return nil
 }
 
-// secretSuffixes mark driver_info keys whose values are never shown.
-var secretSuffixes = []string{"password", "_key", "secret", "token"}
+// secretSuffixes mark driver_info keys whose values are never shown; any
+// key containing "password" is secret too.
+var secretSuffixes = []string{"_key", "secret", "token"}
 
 // IsSecretKey reports whether a driver_info key holds a secret.
 func IsSecretKey(k string) bool {
 	lk := strings.ToLower(k)
+	if strings.Contains(lk, "password") {
+		return true
+	}
 	for _, s := range secretSuffixes {
 		if strings.HasSuffix(lk, s) {
 			return true

@@ -1,0 +1,41 @@
+package conductor
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	busy        prometheus.Gauge
+	refused     prometheus.Counter
+	transitions *prometheus.CounterVec
+	phase       *prometheus.HistogramVec
+	takeovers   prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		busy: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "strata", Subsystem: "conductor", Name: "workers_busy",
+			Help: "Operations in progress.",
+		}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "strata", Subsystem: "conductor", Name: "requests_refused_total",
+			Help: "Requests refused because every worker was busy.",
+		}),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "strata", Subsystem: "conductor", Name: "transitions_total",
+			Help: "Provision state transitions, by event and resulting state.",
+		}, []string{"event", "to"}),
+		phase: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "strata", Subsystem: "conductor", Name: "state_seconds",
+			Help:    "Time nodes spent in each provision state before leaving it.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 4, 10),
+		}, []string{"state"}),
+		takeovers: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "strata", Subsystem: "conductor", Name: "takeovers_total",
+			Help: "Nodes taken over from a conductor that went away.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.busy, m.refused, m.transitions, m.phase, m.takeovers)
+	}
+	return m
+}
