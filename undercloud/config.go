@@ -1,0 +1,193 @@
+// Package undercloud is the undercloud daemon: it runs the Ironic-compatible
+// API and the conductor over an etcd store, embedded or external.
+package undercloud
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/yaml"
+)
+
+// Auth strategies of the API, as standalone Ironic offers them.
+const (
+	AuthNone      = "noauth"
+	AuthHTTPBasic = "http_basic"
+)
+
+// Config is everything the daemon can be told. The command line sets the
+// common fields; a YAML config file (Load) sets any of them.
+type Config struct {
+	// DataDir holds the embedded etcd's data and the daemon's run files.
+	DataDir string `json:"data_dir"`
+	// Listen is the API's address. Default 127.0.0.1:6385 (Ironic's port).
+	Listen string `json:"listen"`
+	// Auth is noauth (only allowed on a loopback address) or http_basic.
+	Auth string `json:"auth"`
+	// HTPasswd is the htpasswd file (bcrypt entries) for http_basic.
+	HTPasswd string `json:"htpasswd"`
+
+	Etcd      EtcdConfig      `json:"etcd"`
+	Conductor ConductorConfig `json:"conductor"`
+
+	// LogLevel is debug, info, warn or error. Default info.
+	LogLevel string `json:"log_level"`
+	// LogFormat is json or text. Default json.
+	LogFormat string `json:"log_format"`
+}
+
+// EtcdConfig says which etcd the daemon keeps its state in.
+type EtcdConfig struct {
+	// Endpoints of an external etcd cluster. Empty: run an embedded
+	// single-member etcd under DataDir, on loopback.
+	Endpoints []string `json:"endpoints"`
+	// CACert, Cert and Key are PEM files for TLS to the external cluster.
+	CACert string `json:"cacert"`
+	Cert   string `json:"cert"`
+	Key    string `json:"key"`
+	// Username and Password for etcd's own authentication, if enabled.
+	Username string `json:"username"`
+	Password string `json:"password"`
+	// DialTimeout bounds connecting to the cluster. Default 10s.
+	DialTimeout Duration `json:"dial_timeout"`
+	// Prefix is the key prefix of the undercloud's records. Default
+	// /strata/undercloud/.
+	Prefix string `json:"prefix"`
+	// ClientURL and PeerURL of the embedded member (loopback only).
+	// Default: free ports on 127.0.0.1.
+	ClientURL string `json:"client_url"`
+	PeerURL   string `json:"peer_url"`
+}
+
+// ConductorConfig tunes the conductor.
+type ConductorConfig struct {
+	// Name must be unique per cluster. Default: the hostname.
+	Name string `json:"name"`
+	// Workers bounds concurrent operations. Default 100.
+	Workers int `json:"workers"`
+	// LeaseTTL is how long the conductor's reservations outlive it. Default 10s.
+	LeaseTTL Duration `json:"lease_ttl"`
+	// TakeoverInterval is how often nodes of dead conductors are looked
+	// for. Default 10s.
+	TakeoverInterval Duration `json:"takeover_interval"`
+	// ShutdownGrace is how long a clean stop waits for operations in
+	// progress. Default 30s.
+	ShutdownGrace Duration `json:"shutdown_grace"`
+	// FakeStepDelay makes each fake-hardware operation take this long.
+	FakeStepDelay Duration `json:"fake_step_delay"`
+}
+
+// Duration is a time.Duration written as "10s" in config files.
+type Duration time.Duration
+
+// UnmarshalJSON accepts a Go duration string or a number of seconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("invalid duration %q: %w", s, err)
+		}
+		*d = Duration(v)
+		return nil
+	}
+	var secs float64
+	if err := json.Unmarshal(b, &secs); err != nil {
+		return fmt.Errorf("invalid duration %s: want a string like \"10s\" or a number of seconds", b)
+	}
+	*d = Duration(secs * float64(time.Second))
+	return nil
+}
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// Load reads a YAML (or JSON) config file. Unknown keys are an error.
+func Load(path string) (Config, error) {
+	var cfg Config
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("config: %w", err)
+	}
+	if err := yaml.UnmarshalStrict(b, &cfg); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+func (c *Config) setDefaults() {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:6385"
+	}
+	if c.Auth == "" {
+		c.Auth = AuthNone
+	}
+	if c.Etcd.Prefix == "" {
+		c.Etcd.Prefix = "/strata/undercloud/"
+	}
+	if c.Etcd.DialTimeout == 0 {
+		c.Etcd.DialTimeout = Duration(10 * time.Second)
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = "info"
+	}
+	if c.LogFormat == "" {
+		c.LogFormat = "json"
+	}
+}
+
+// Validate checks the config and names the first problem.
+func (c *Config) Validate() error {
+	if c.DataDir == "" {
+		return fmt.Errorf("data_dir: required")
+	}
+	host, _, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %q is not ADDR:PORT: %v", c.Listen, err)
+	}
+	switch c.Auth {
+	case AuthNone:
+		if !isLoopback(host) {
+			return fmt.Errorf("auth: noauth is only allowed on a loopback address, not %q; use http_basic", c.Listen)
+		}
+	case AuthHTTPBasic:
+		if c.HTPasswd == "" {
+			return fmt.Errorf("htpasswd: required with auth http_basic")
+		}
+	default:
+		return fmt.Errorf("auth: %q is not one of noauth, http_basic", c.Auth)
+	}
+	if (c.Etcd.Cert == "") != (c.Etcd.Key == "") {
+		return fmt.Errorf("etcd: cert and key must be given together")
+	}
+	if len(c.Etcd.Endpoints) == 0 && (c.Etcd.CACert != "" || c.Etcd.Cert != "") {
+		return fmt.Errorf("etcd: TLS options need etcd endpoints")
+	}
+	for _, ep := range c.Etcd.Endpoints {
+		if !strings.HasPrefix(ep, "http://") && !strings.HasPrefix(ep, "https://") {
+			return fmt.Errorf("etcd endpoints: %q must start with http:// or https://", ep)
+		}
+	}
+	switch c.LogFormat {
+	case "json", "text":
+	default:
+		return fmt.Errorf("log_format: %q is not json or text", c.LogFormat)
+	}
+	if c.Conductor.Workers < 0 {
+		return fmt.Errorf("conductor.workers: must not be negative")
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}

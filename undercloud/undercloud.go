@@ -1,0 +1,243 @@
+package undercloud
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.etcd.io/etcd/client/pkg/v3/transport"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/stratacloud/strata/internal/etcdserver"
+	"github.com/stratacloud/strata/internal/store"
+	"github.com/stratacloud/strata/inventory"
+	"github.com/stratacloud/strata/undercloud/api"
+	"github.com/stratacloud/strata/undercloud/conductor"
+	"github.com/stratacloud/strata/undercloud/nodestore"
+)
+
+// AddrFile is the file under the data directory where a running daemon
+// writes the address its API listens on (useful with port 0).
+const AddrFile = "api.addr"
+
+// NewLogger builds the daemon's structured logger from the config.
+func NewLogger(cfg Config, w *os.File) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return nil, fmt.Errorf("log_level: %q is not debug, info, warn or error", cfg.LogLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewJSONHandler(w, opts)), nil
+}
+
+// Run starts the undercloud: etcd (embedded, or a client of an external
+// cluster), the conductor and the API, and runs them until ctx ends; then
+// it stops accepting requests, lets the conductor finish or abandon its
+// work, and stops etcd. ready, if not nil, is called with the API's address
+// once requests are served.
+func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr string)) error {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	var auth api.Authenticator = api.NoAuth{}
+	if cfg.Auth == AuthHTTPBasic {
+		ba, err := api.LoadHTPasswd(cfg.HTPasswd)
+		if err != nil {
+			return err
+		}
+		auth = ba
+	}
+
+	cli, stopEtcd, err := connectEtcd(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer stopEtcd()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	nodes := nodestore.New(store.New(cli, cfg.Etcd.Prefix))
+	cond := conductor.New(conductor.Config{
+		Name:             cfg.Conductor.Name,
+		Workers:          cfg.Conductor.Workers,
+		LeaseTTL:         time.Duration(cfg.Conductor.LeaseTTL),
+		TakeoverInterval: time.Duration(cfg.Conductor.TakeoverInterval),
+		ShutdownGrace:    time.Duration(cfg.Conductor.ShutdownGrace),
+		Drivers: map[string]conductor.Driver{
+			inventory.DriverFake:    conductor.Fake{StepDelay: time.Duration(cfg.Conductor.FakeStepDelay)},
+			inventory.DriverIPMI:    conductor.BMC{Type: inventory.DriverIPMI},
+			inventory.DriverRedfish: conductor.BMC{Type: inventory.DriverRedfish},
+		},
+		Logger:     log.With("part", "conductor"),
+		Registerer: reg,
+	}, nodes)
+
+	handler := api.New(api.Config{
+		Nodes:     nodes,
+		Conductor: cond,
+		Auth:      auth,
+		Logger:    log.With("part", "api"),
+		Registry:  reg,
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		hctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if _, err := cli.Get(hctx, "health"); err != nil {
+			http.Error(w, "etcd unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.Handle("/", handler)
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	condCtx, stopCond := context.WithCancel(context.WithoutCancel(ctx))
+	condReady := make(chan struct{})
+	g.Go(func() error {
+		err := cond.Run(condCtx, condReady)
+		if err != nil {
+			return fmt.Errorf("conductor: %w", err)
+		}
+		return nil
+	})
+	select {
+	case <-condReady:
+	case <-gctx.Done():
+		ln.Close()
+		stopCond()
+		return g.Wait()
+	}
+	g.Go(func() error {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("api: %w", err)
+		}
+		return nil
+	})
+	addr := ln.Addr().String()
+	if err := os.WriteFile(filepath.Join(cfg.DataDir, AddrFile), []byte(addr+"\n"), 0o600); err != nil {
+		log.Warn("write address file", "err", err)
+	}
+	log.Info("undercloud ready", "listen", addr, "auth", cfg.Auth, "conductor", cond.Name(), "etcd", etcdDescription(cfg))
+	if ready != nil {
+		ready(addr)
+	}
+
+	// Shutdown: stop taking requests, then let the conductor wind down.
+	g.Go(func() error {
+		<-gctx.Done()
+		log.Info("undercloud stopping")
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		stopCond()
+		return nil
+	})
+	err = g.Wait()
+	os.Remove(filepath.Join(cfg.DataDir, AddrFile))
+	log.Info("undercloud stopped")
+	return err
+}
+
+func etcdDescription(cfg Config) string {
+	if len(cfg.Etcd.Endpoints) == 0 {
+		return "embedded"
+	}
+	return fmt.Sprint(cfg.Etcd.Endpoints)
+}
+
+// connectEtcd starts the embedded member or connects to the external
+// cluster, and returns a client with a function that releases both.
+func connectEtcd(ctx context.Context, cfg Config, log *slog.Logger) (*clientv3.Client, func(), error) {
+	ccfg := clientv3.Config{
+		DialTimeout:          time.Duration(cfg.Etcd.DialTimeout),
+		DialKeepAliveTime:    5 * time.Second,
+		DialKeepAliveTimeout: 5 * time.Second,
+		Logger:               zap.NewNop(),
+		Username:             cfg.Etcd.Username,
+		Password:             cfg.Etcd.Password,
+	}
+	var srv *etcdserver.Server
+	if len(cfg.Etcd.Endpoints) == 0 {
+		var err error
+		srv, err = etcdserver.Start(ctx, etcdserver.Config{
+			Dir:       filepath.Join(cfg.DataDir, "etcd"),
+			ClientURL: cfg.Etcd.ClientURL,
+			PeerURL:   cfg.Etcd.PeerURL,
+			Logger:    log,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		ccfg.Endpoints = []string{srv.Endpoint()}
+	} else {
+		ccfg.Endpoints = cfg.Etcd.Endpoints
+		if cfg.Etcd.CACert != "" || cfg.Etcd.Cert != "" {
+			tlsInfo := transport.TLSInfo{TrustedCAFile: cfg.Etcd.CACert, CertFile: cfg.Etcd.Cert, KeyFile: cfg.Etcd.Key}
+			tc, err := tlsInfo.ClientConfig()
+			if err != nil {
+				return nil, nil, fmt.Errorf("etcd TLS: %w", err)
+			}
+			tc.MinVersion = tls.VersionTLS12
+			ccfg.TLS = tc
+		}
+	}
+	cli, err := clientv3.New(ccfg)
+	if err != nil {
+		if srv != nil {
+			srv.Close()
+		}
+		return nil, nil, fmt.Errorf("etcd client: %w", err)
+	}
+	// Fail early and clearly when the cluster can not be reached.
+	pctx, cancel := context.WithTimeout(ctx, time.Duration(cfg.Etcd.DialTimeout))
+	defer cancel()
+	if _, err := cli.Get(pctx, "health"); err != nil {
+		cli.Close()
+		if srv != nil {
+			srv.Close()
+		}
+		return nil, nil, fmt.Errorf("etcd %v unreachable: %w", ccfg.Endpoints, err)
+	}
+	return cli, func() {
+		cli.Close()
+		if srv != nil {
+			srv.Close()
+		}
+	}, nil
+}
