@@ -2,11 +2,15 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/stratacloud/strata/undercloud"
 )
 
 // TestMain lets the test binary run as the strata command inside the
@@ -30,16 +34,44 @@ func TestScripts(t *testing.T) {
 	})
 }
 
-// startUndercloud starts the bare metal API a script talks to and points
-// strata at it through the environment, as an operator's shell would:
-// OS_AUTH_TYPE=none, OS_ENDPOINT, and a short STRATA_POLL_INTERVAL so that
-// --wait follows quick transitions quickly. The API is the recording fake
-// of fake_test.go until the undercloud daemon is wired in here.
+// startUndercloud starts a real undercloud daemon (API, conductor and an
+// embedded etcd of its own) for the script, and points strata at it
+// through the environment, as an operator's shell would: OS_AUTH_TYPE=none,
+// OS_ENDPOINT, and a short STRATA_POLL_INTERVAL so that --wait follows
+// quick transitions quickly.
 func startUndercloud(env *testscript.Env) error {
-	f := startFakeIronic()
-	env.Defer(f.Close)
+	dir, err := os.MkdirTemp("", "strata-script-")
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- undercloud.Run(ctx, undercloud.Config{
+			DataDir: dir,
+			Listen:  "127.0.0.1:0",
+			Conductor: undercloud.ConductorConfig{
+				Name:          "script",
+				ShutdownGrace: undercloud.Duration(time.Second),
+			},
+		}, nil, func(addr string) { addrc <- addr })
+	}()
+	var addr string
+	select {
+	case addr = <-addrc:
+	case err := <-done:
+		cancel()
+		os.RemoveAll(dir)
+		return fmt.Errorf("start undercloud: %w", err)
+	}
+	env.Defer(func() {
+		cancel()
+		<-done
+		os.RemoveAll(dir)
+	})
 	env.Setenv("OS_AUTH_TYPE", "none")
-	env.Setenv("OS_ENDPOINT", f.URL)
+	env.Setenv("OS_ENDPOINT", "http://"+addr)
 	env.Setenv("STRATA_POLL_INTERVAL", "10ms")
 	// Under -race, each strata process would otherwise sleep a second as
 	// it exits.
