@@ -28,9 +28,13 @@ import (
 	"github.com/stratacloud/strata/undercloud/nodestore"
 )
 
-// AddrFile is the file under the data directory where a running daemon
-// writes the address its API listens on (useful with port 0).
-const AddrFile = "api.addr"
+// Run files a running daemon writes under its data directory: the address
+// its API listens on (useful with port 0), and the client URL of its
+// embedded etcd (for etcdctl and benchmarks; loopback only).
+const (
+	AddrFile     = "api.addr"
+	EtcdAddrFile = "etcd.addr"
+)
 
 // NewLogger builds the daemon's structured logger from the config.
 func NewLogger(cfg Config, w *os.File) (*slog.Logger, error) {
@@ -170,6 +174,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 	})
 	err = g.Wait()
 	os.Remove(filepath.Join(cfg.DataDir, AddrFile))
+	os.Remove(filepath.Join(cfg.DataDir, EtcdAddrFile))
 	log.Info("undercloud stopped")
 	return err
 }
@@ -205,6 +210,9 @@ func connectEtcd(ctx context.Context, cfg Config, log *slog.Logger) (*clientv3.C
 			return nil, nil, err
 		}
 		ccfg.Endpoints = []string{srv.Endpoint()}
+		if err := os.WriteFile(filepath.Join(cfg.DataDir, EtcdAddrFile), []byte(srv.Endpoint()+"\n"), 0o600); err != nil {
+			log.Warn("write etcd address file", "err", err)
+		}
 	} else {
 		ccfg.Endpoints = cfg.Etcd.Endpoints
 		if cfg.Etcd.CACert != "" || cfg.Etcd.Cert != "" {
