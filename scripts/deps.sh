@@ -7,6 +7,7 @@ packages=(
   python3-openstackclient python3-ironicclient
   etcd-server etcd-client
   ipmitool
+  bc curl
 )
 
 missing=()
@@ -21,7 +22,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 # Refresh the package lists once per machine (or when they are missing).
 if [ ! -f /var/lib/apt/periodic/strata-updated ] || [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v lock)" ]; then
-  $SUDO apt-get update -q
+  $SUDO apt-get -o DPkg::Lock::Timeout=600 update -q
   $SUDO mkdir -p /var/lib/apt/periodic && $SUDO touch /var/lib/apt/periodic/strata-updated
 fi
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"

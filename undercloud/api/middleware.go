@@ -43,6 +43,8 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := s.now()
 	st := &requestState{id: "req-" + uuid.NewString(), version: version{minMinor}}
 	r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
+	u := *r.URL // the path may be rewritten below; the caller's URL stays as it was
+	r.URL = &u
 	rec := &recorder{ResponseWriter: w}
 	if r.Body != nil {
 		r.Body = http.MaxBytesReader(rec, r.Body, MaxBodyBytes)
