@@ -230,8 +230,10 @@ var StuckStates = []string{
 	StateRescuing, StateUnrescuing, StateDeleting, StateServicing,
 }
 
-// DeleteAllowedStates are the states from which a node may be deleted.
-var DeleteAllowedStates = []string{StateManageable, StateEnroll, StateAdoptFailed}
+// DeleteAllowedStates are the states from which a node may be deleted:
+// Ironic's DELETE_ALLOWED_STATES plus available, which Ironic allows by
+// default ([conductor] allow_deleting_available_nodes).
+var DeleteAllowedStates = []string{StateManageable, StateEnroll, StateAdoptFailed, StateAvailable}
 
 // UpdateAllowedStates are the states in which a node's fields may be
 // patched (besides any state while in maintenance).

@@ -305,7 +305,7 @@ func TestStateClasses(t *testing.T) {
 			"deploying", "cleaning", "verifying", "inspecting", "adopting", "rescuing",
 			"unrescuing", "deleting", "servicing",
 		}},
-		{"DeleteAllowedStates", inventory.DeleteAllowedStates, []string{"manageable", "enroll", "adopt failed"}},
+		{"DeleteAllowedStates", inventory.DeleteAllowedStates, []string{"manageable", "enroll", "adopt failed", "available"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

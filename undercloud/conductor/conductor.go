@@ -128,8 +128,9 @@ func New(cfg Config, nodes *nodestore.Store) *Conductor {
 // Name is the conductor's name.
 func (c *Conductor) Name() string { return c.cfg.Name }
 
-// ErrNotRunning is returned for requests sent before Run or after it ended.
-var ErrNotRunning = errors.New("conductor is not running")
+// ErrNotRunning is returned for requests sent before Run or after it
+// ended; like a full worker pool, it asks the client to come back later.
+var ErrNotRunning = fmt.Errorf("conductor is not running: %w", inventory.ErrNoWorkers)
 
 // conductorRecord is the registration of a live conductor.
 type conductorRecord struct {
