@@ -79,9 +79,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	ec.LogLevel = "error"
 	ec.Logger = "zap"
 	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-	if cfg.Logger != nil && cfg.Logger.Enabled(ctx, slog.LevelWarn) {
-		ec.ZapLoggerBuilder = nil
-		ec.LogOutputs = []string{"stderr"}
+	if cfg.Logger != nil {
+		ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(newZapLogger(cfg.Logger))
 	}
 	// Keep the store compact: a provisioning system rewrites the same
 	// records many times, so old revisions are compacted hourly.

@@ -299,7 +299,7 @@ func (s *server) createNode(r *http.Request) (any, error) {
 	if !v.atLeast(v11EnrollState) {
 		n.ProvisionState = inventory.StateAvailable
 	}
-	stored, err := s.nodes.CreateNode(r.Context(), n)
+	stored, err := s.nodes.CreateNode(nodestore.WithUser(r.Context(), userOf(r)), n)
 	if err != nil {
 		return nil, nodeErr(n.UUID, err)
 	}

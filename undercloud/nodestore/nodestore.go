@@ -88,6 +88,19 @@ func (st *Store) historyKey(node string, at time.Time) string {
 	return fmt.Sprintf("%s%s/%020d-%06d", historyPrefix, node, at.UnixNano(), st.seq.Add(1)%1000000)
 }
 
+type userKey struct{}
+
+// WithUser returns a context that names the user acting, for the history
+// entries the store writes on its own (such as a node's creation).
+func WithUser(ctx context.Context, user string) context.Context {
+	return context.WithValue(ctx, userKey{}, user)
+}
+
+func userFrom(ctx context.Context) string {
+	u, _ := ctx.Value(userKey{}).(string)
+	return u
+}
+
 // CreateNode stores a new node. It fills in the uuid (unless given), the
 // creation time and the initial state (enroll) and fails with
 // inventory.ErrDuplicate when the uuid or name is taken.
@@ -117,6 +130,7 @@ func (st *Store) CreateNode(ctx context.Context, n *inventory.Node) (*inventory.
 	}
 	ev := st.NewHistory("provisioning", "INFO", "node created in state "+n.ProvisionState)
 	ev.To = n.ProvisionState
+	ev.User = userFrom(ctx)
 	ops = append(ops, store.PutJSON(st.historyKey(n.UUID, ev.CreatedAt), ev))
 	if _, err := st.s.Commit(ctx, conds, ops); err != nil {
 		return nil, duplicateOr(err, n)
