@@ -24,6 +24,7 @@ import (
 	"github.com/stratacloud/strata/internal/store"
 	"github.com/stratacloud/strata/inventory"
 	"github.com/stratacloud/strata/undercloud/api"
+	"github.com/stratacloud/strata/undercloud/bmc"
 	"github.com/stratacloud/strata/undercloud/conductor"
 	"github.com/stratacloud/strata/undercloud/nodestore"
 )
@@ -84,6 +85,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	nodes := nodestore.New(store.New(cli, cfg.Etcd.Prefix))
+	bmcPool := &bmc.Pool{}
 	cond := conductor.New(conductor.Config{
 		Name:             cfg.Conductor.Name,
 		Workers:          cfg.Conductor.Workers,
@@ -92,8 +94,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 		ShutdownGrace:    time.Duration(cfg.Conductor.ShutdownGrace),
 		Drivers: map[string]conductor.Driver{
 			inventory.DriverFake:    conductor.Fake{StepDelay: time.Duration(cfg.Conductor.FakeStepDelay)},
-			inventory.DriverIPMI:    conductor.BMC{Type: inventory.DriverIPMI},
-			inventory.DriverRedfish: conductor.BMC{Type: inventory.DriverRedfish},
+			inventory.DriverIPMI:    &conductor.Hardware{Type: inventory.DriverIPMI, Pool: bmcPool},
+			inventory.DriverRedfish: &conductor.Hardware{Type: inventory.DriverRedfish, Pool: bmcPool},
 		},
 		Logger:     log.With("part", "conductor"),
 		Registerer: reg,

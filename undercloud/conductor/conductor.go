@@ -28,6 +28,7 @@ import (
 
 	"github.com/stratacloud/strata/internal/store"
 	"github.com/stratacloud/strata/inventory"
+	"github.com/stratacloud/strata/undercloud/bmc"
 	"github.com/stratacloud/strata/undercloud/nodestore"
 )
 
@@ -52,7 +53,7 @@ type Config struct {
 	// OpTimeout bounds each driver operation. Default 10m.
 	OpTimeout time.Duration
 	// Drivers maps hardware type names to drivers. Default: fake-hardware,
-	// and ipmi and redfish without BMC support.
+	// and ipmi and redfish through their BMCs.
 	Drivers map[string]Driver
 	// Logger receives the conductor's log; nil discards.
 	Logger *slog.Logger
@@ -83,10 +84,11 @@ func (c *Config) setDefaults() {
 		c.OpTimeout = 10 * time.Minute
 	}
 	if c.Drivers == nil {
+		pool := &bmc.Pool{}
 		c.Drivers = map[string]Driver{
 			inventory.DriverFake:    Fake{},
-			inventory.DriverIPMI:    BMC{Type: inventory.DriverIPMI},
-			inventory.DriverRedfish: BMC{Type: inventory.DriverRedfish},
+			inventory.DriverIPMI:    &Hardware{Type: inventory.DriverIPMI, Pool: pool},
+			inventory.DriverRedfish: &Hardware{Type: inventory.DriverRedfish, Pool: pool},
 		}
 	}
 	if c.Logger == nil {

@@ -2,8 +2,6 @@ package conductor
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/stratacloud/strata/inventory"
@@ -134,74 +132,3 @@ func settledPower(target string) string {
 	}
 }
 
-// ErrNoBMCSupport is returned by drivers whose BMC protocol is not
-// available in this build.
-var ErrNoBMCSupport = errors.New("BMC operations for this driver are not available in this build of the undercloud")
-
-// BMC is the ipmi or redfish hardware type as far as the undercloud can
-// drive it without its BMC layer: it checks driver_info, and every
-// operation that must reach the BMC fails with ErrNoBMCSupport.
-type BMC struct {
-	Type string
-}
-
-var _ Driver = BMC{}
-
-// requiredInfo lists, per hardware type, the driver_info keys the power
-// interface can not work without.
-var requiredInfo = map[string][]string{
-	inventory.DriverIPMI:    {"ipmi_address"},
-	inventory.DriverRedfish: {"redfish_address", "redfish_system_id"},
-}
-
-// Validate checks that driver_info names the BMC.
-func (b BMC) Validate(n *inventory.Node) map[string]error {
-	out := map[string]error{}
-	var missing []string
-	for _, k := range requiredInfo[b.Type] {
-		if v, ok := n.DriverInfo[k]; !ok || v == nil || v == "" {
-			missing = append(missing, k)
-		}
-	}
-	var infoErr error
-	if len(missing) > 0 {
-		infoErr = fmt.Errorf("missing the following %s credentials in node's driver_info: %v", b.Type, missing)
-	}
-	for _, i := range interfaces {
-		switch i {
-		case "power", "management":
-			out[i] = infoErr
-		case "console", "raid", "rescue":
-			out[i] = errors.New("not supported")
-		default:
-			out[i] = nil
-		}
-	}
-	return out
-}
-
-func (b BMC) unavailable() error { return fmt.Errorf("%s: %w", b.Type, ErrNoBMCSupport) }
-
-// Verify fails: the BMC can not be reached yet.
-func (b BMC) Verify(context.Context, *inventory.Node) error { return b.unavailable() }
-
-// SetPower fails: the BMC can not be reached yet.
-func (b BMC) SetPower(context.Context, *inventory.Node, string) (string, error) {
-	return "", b.unavailable()
-}
-
-// PowerState fails: the BMC can not be reached yet.
-func (b BMC) PowerState(context.Context, *inventory.Node) (string, error) {
-	return "", b.unavailable()
-}
-
-// SetBootDevice fails: the BMC can not be reached yet.
-func (b BMC) SetBootDevice(context.Context, *inventory.Node, string, bool) error {
-	return b.unavailable()
-}
-
-// BootDevices are the devices IPMI and Redfish BMCs can set.
-func (BMC) BootDevices() []string { return []string{BootPXE, BootDisk, BootCDROM, BootBIOS, BootSafe} }
-
-// Phase fails: provisioning real hardware needs the BMC and the agent.
-func (b BMC) Phase(context.Context, *inventory.Node, Phase) error { return b.unavailable() }
