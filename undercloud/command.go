@@ -63,6 +63,8 @@ Everything else is set in a YAML config file (--config), for example:
     takeover_interval: 10s
     shutdown_grace: 30s
     fake_step_delay: 0s   # time each fake-hardware operation takes
+    power_sync_interval: 60s  # read every node's power state from its BMC
+    power_sync_workers: 8
   log_level: info
   log_format: json
 

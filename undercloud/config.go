@@ -80,6 +80,11 @@ type ConductorConfig struct {
 	ShutdownGrace Duration `json:"shutdown_grace"`
 	// FakeStepDelay makes each fake-hardware operation take this long.
 	FakeStepDelay Duration `json:"fake_step_delay"`
+	// PowerSyncInterval is how often every node's power state is read from
+	// its BMC. Default 60s; negative disables it.
+	PowerSyncInterval Duration `json:"power_sync_interval"`
+	// PowerSyncWorkers bounds the BMCs read at once. Default 8.
+	PowerSyncWorkers int `json:"power_sync_workers"`
 }
 
 // Duration is a time.Duration written as "10s" in config files.

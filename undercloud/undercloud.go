@@ -87,11 +87,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 	nodes := nodestore.New(store.New(cli, cfg.Etcd.Prefix))
 	bmcPool := &bmc.Pool{}
 	cond := conductor.New(conductor.Config{
-		Name:             cfg.Conductor.Name,
-		Workers:          cfg.Conductor.Workers,
-		LeaseTTL:         time.Duration(cfg.Conductor.LeaseTTL),
-		TakeoverInterval: time.Duration(cfg.Conductor.TakeoverInterval),
-		ShutdownGrace:    time.Duration(cfg.Conductor.ShutdownGrace),
+		Name:              cfg.Conductor.Name,
+		Workers:           cfg.Conductor.Workers,
+		LeaseTTL:          time.Duration(cfg.Conductor.LeaseTTL),
+		TakeoverInterval:  time.Duration(cfg.Conductor.TakeoverInterval),
+		ShutdownGrace:     time.Duration(cfg.Conductor.ShutdownGrace),
+		PowerSyncInterval: time.Duration(cfg.Conductor.PowerSyncInterval),
+		PowerSyncWorkers:  cfg.Conductor.PowerSyncWorkers,
 		Drivers: map[string]conductor.Driver{
 			inventory.DriverFake:    conductor.Fake{StepDelay: time.Duration(cfg.Conductor.FakeStepDelay)},
 			inventory.DriverIPMI:    &conductor.Hardware{Type: inventory.DriverIPMI, Pool: bmcPool},

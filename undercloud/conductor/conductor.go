@@ -52,6 +52,13 @@ type Config struct {
 	ShutdownGrace time.Duration
 	// OpTimeout bounds each driver operation. Default 10m.
 	OpTimeout time.Duration
+	// PowerSyncInterval is how often the power state of every node is read
+	// from its BMC. Default 60s; negative disables the sync.
+	PowerSyncInterval time.Duration
+	// PowerSyncWorkers bounds the BMCs read at once. Default 8.
+	PowerSyncWorkers int
+	// PowerSyncTimeout bounds one node's read. Default 30s.
+	PowerSyncTimeout time.Duration
 	// Drivers maps hardware type names to drivers. Default: fake-hardware,
 	// and ipmi and redfish through their BMCs.
 	Drivers map[string]Driver
@@ -82,6 +89,15 @@ func (c *Config) setDefaults() {
 	}
 	if c.OpTimeout <= 0 {
 		c.OpTimeout = 10 * time.Minute
+	}
+	if c.PowerSyncInterval == 0 {
+		c.PowerSyncInterval = 60 * time.Second
+	}
+	if c.PowerSyncWorkers <= 0 {
+		c.PowerSyncWorkers = 8
+	}
+	if c.PowerSyncTimeout <= 0 {
+		c.PowerSyncTimeout = 30 * time.Second
 	}
 	if c.Drivers == nil {
 		pool := &bmc.Pool{}
@@ -167,6 +183,16 @@ func (c *Conductor) Run(ctx context.Context, ready chan<- struct{}) error {
 
 	tick := time.NewTicker(c.cfg.TakeoverInterval)
 	defer tick.Stop()
+	var syncTick <-chan time.Time
+	syncDone := make(chan struct{}, 1)
+	syncDone <- struct{}{}
+	if c.cfg.PowerSyncInterval > 0 {
+		t := time.NewTicker(c.cfg.PowerSyncInterval)
+		defer t.Stop()
+		syncTick = t.C
+	}
+	var syncs sync.WaitGroup
+	defer syncs.Wait()
 	keep := c.keepAlive(ctx)
 loop:
 	for {
@@ -193,6 +219,18 @@ loop:
 			keep = c.keepAlive(ctx)
 		case <-tick.C:
 			c.takeover(ctx)
+		case <-syncTick:
+			// One sync at a time: a slow round is not stacked on.
+			select {
+			case <-syncDone:
+				syncs.Add(1)
+				go func() {
+					defer syncs.Done()
+					c.syncPower(ctx)
+					syncDone <- struct{}{}
+				}()
+			default:
+			}
 		}
 	}
 

@@ -8,6 +8,8 @@ type metrics struct {
 	transitions *prometheus.CounterVec
 	phase       *prometheus.HistogramVec
 	takeovers   prometheus.Counter
+	powerSync   prometheus.Histogram
+	outOfBand   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -33,9 +35,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: "strata", Subsystem: "conductor", Name: "takeovers_total",
 			Help: "Nodes taken over from a conductor that went away.",
 		}),
+		powerSync: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "strata", Subsystem: "conductor", Name: "power_sync_seconds",
+			Help:    "Duration of a power-state sync round over every node.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 4, 10),
+		}),
+		outOfBand: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "strata", Subsystem: "conductor", Name: "power_changes_out_of_band_total",
+			Help: "Power state changes found by the sync that the undercloud did not make.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.busy, m.refused, m.transitions, m.phase, m.takeovers)
+		reg.MustRegister(m.busy, m.refused, m.transitions, m.phase, m.takeovers, m.powerSync, m.outOfBand)
 	}
 	return m
 }
