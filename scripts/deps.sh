@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   python3-openstackclient python3-ironicclient
   etcd-server etcd-client
-  ipmitool
+  ipmitool openipmi
   bc curl
 )
 
