@@ -131,4 +131,3 @@ func settledPower(target string) string {
 		return inventory.PowerOn
 	}
 }
-

@@ -99,4 +99,3 @@ func historyHas(hist []inventory.HistoryEvent, text string) bool {
 	}
 	return false
 }
-
