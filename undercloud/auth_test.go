@@ -91,7 +91,8 @@ func TestConfigRefusals(t *testing.T) {
 	}{
 		{"noauth off loopback", undercloud.Config{DataDir: t.TempDir(), Listen: "0.0.0.0:6385"}, "noauth is only allowed on a loopback address"},
 		{"basic without file", undercloud.Config{DataDir: t.TempDir(), Auth: "http_basic"}, "htpasswd: required"},
-		{"unknown auth", undercloud.Config{DataDir: t.TempDir(), Auth: "keystone"}, `"keystone" is not one of`},
+		{"unknown auth", undercloud.Config{DataDir: t.TempDir(), Auth: "kerberos"}, `"kerberos" is not one of`},
+		{"keystone without settings", undercloud.Config{DataDir: t.TempDir(), Auth: "keystone"}, "auth_url, username, password and project are required"},
 		{"no data dir", undercloud.Config{}, "data_dir: required"},
 		{"bad endpoint", undercloud.Config{DataDir: t.TempDir(), Etcd: undercloud.EtcdConfig{Endpoints: []string{"10.0.0.1:2379"}}}, "must start with http"},
 		{"cert without key", undercloud.Config{DataDir: t.TempDir(), Etcd: undercloud.EtcdConfig{Endpoints: []string{"https://10.0.0.1:2379"}, Cert: "c.pem"}}, "cert and key"},

@@ -44,15 +44,24 @@ etcd cluster instead (with --etcd-cacert, --etcd-cert and --etcd-key for
 TLS); several undercloud daemons, each with its own --conductor-name, can
 share one cluster.
 
-Authentication is "noauth" (allowed only on a loopback --listen address) or
+Authentication is "noauth" (allowed only on a loopback --listen address),
 "http_basic" with an Apache htpasswd file of bcrypt entries
-(htpasswd -B -c FILE USER), as standalone Ironic offers.
+(htpasswd -B -c FILE USER), as standalone Ironic offers, or "keystone":
+requests carry a token from Strata's identity service (or any Keystone v3),
+which the undercloud validates as its own service user; reading needs the
+reader, member or admin role, changing anything needs admin.
 
 Everything else is set in a YAML config file (--config), for example:
 
   listen: 127.0.0.1:6385
   auth: http_basic
   htpasswd: /etc/strata/htpasswd
+  keystone:               # for auth: keystone
+    auth_url: http://192.168.24.1:5000/v3
+    username: ironic
+    password: secret
+    project: service
+    cache_ttl: 10s
   etcd:
     endpoints: [https://10.0.0.1:2379, https://10.0.0.2:2379]
     cacert: /etc/strata/etcd-ca.pem
@@ -87,7 +96,7 @@ writes the API's address to DATA_DIR/api.addr.`,
 	f.StringVar(&o.configFile, "config", "", "YAML config file")
 	f.StringVar(&o.cfg.DataDir, "data-dir", "", "directory for the embedded etcd and run files (required)")
 	f.StringVar(&o.cfg.Listen, "listen", "", "API address ADDR:PORT (default 127.0.0.1:6385)")
-	f.StringVar(&o.cfg.Auth, "auth", "", "API auth: noauth (loopback only) or http_basic (default noauth)")
+	f.StringVar(&o.cfg.Auth, "auth", "", "API auth: noauth (loopback only), http_basic or keystone (default noauth)")
 	f.StringVar(&o.cfg.HTPasswd, "htpasswd", "", "htpasswd file with bcrypt entries, for --auth http_basic")
 	f.StringSliceVar(&o.cfg.Etcd.Endpoints, "etcd-endpoints", nil, "external etcd cluster URLs, comma-separated (default: embedded etcd)")
 	f.StringVar(&o.cfg.Etcd.CACert, "etcd-cacert", "", "CA bundle to verify the etcd cluster")

@@ -18,6 +18,7 @@ import (
 const (
 	AuthNone      = "noauth"
 	AuthHTTPBasic = "http_basic"
+	AuthKeystone  = "keystone"
 )
 
 // Config is everything the daemon can be told. The command line sets the
@@ -31,6 +32,9 @@ type Config struct {
 	Auth string `json:"auth"`
 	// HTPasswd is the htpasswd file (bcrypt entries) for http_basic.
 	HTPasswd string `json:"htpasswd"`
+	// Keystone is the identity service that validates tokens, for auth
+	// keystone.
+	Keystone KeystoneConfig `json:"keystone"`
 
 	Etcd      EtcdConfig      `json:"etcd"`
 	Conductor ConductorConfig `json:"conductor"`
@@ -62,6 +66,24 @@ type EtcdConfig struct {
 	// Default: free ports on 127.0.0.1.
 	ClientURL string `json:"client_url"`
 	PeerURL   string `json:"peer_url"`
+}
+
+// KeystoneConfig says how the undercloud checks Keystone tokens: it logs
+// in to the identity service as its own service user and asks it about
+// each token (cached for a few seconds), as keystonemiddleware does.
+type KeystoneConfig struct {
+	// AuthURL is the identity service's versioned root, e.g.
+	// http://192.168.24.1:5000/v3.
+	AuthURL string `json:"auth_url"`
+	// The service user, which needs the admin or service role.
+	Username      string `json:"username"`
+	Password      string `json:"password"`
+	UserDomain    string `json:"user_domain"`
+	Project       string `json:"project"`
+	ProjectDomain string `json:"project_domain"`
+	// CacheTTL bounds how long a validated token is trusted without asking
+	// again (and so how long a revoked one still works). Default 10s.
+	CacheTTL Duration `json:"cache_ttl"`
 }
 
 // ConductorConfig tunes the conductor.
@@ -164,8 +186,16 @@ func (c *Config) Validate() error {
 		if c.HTPasswd == "" {
 			return fmt.Errorf("htpasswd: required with auth http_basic")
 		}
+	case AuthKeystone:
+		k := c.Keystone
+		if k.AuthURL == "" || k.Username == "" || k.Password == "" || k.Project == "" {
+			return fmt.Errorf("keystone: auth_url, username, password and project are required with auth keystone")
+		}
+		if !strings.HasPrefix(k.AuthURL, "http://") && !strings.HasPrefix(k.AuthURL, "https://") {
+			return fmt.Errorf("keystone.auth_url: %q must start with http:// or https://", k.AuthURL)
+		}
 	default:
-		return fmt.Errorf("auth: %q is not one of noauth, http_basic", c.Auth)
+		return fmt.Errorf("auth: %q is not one of noauth, http_basic, keystone", c.Auth)
 	}
 	if (c.Etcd.Cert == "") != (c.Etcd.Key == "") {
 		return fmt.Errorf("etcd: cert and key must be given together")

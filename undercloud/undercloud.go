@@ -67,12 +67,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 		return fmt.Errorf("data dir: %w", err)
 	}
 	var auth api.Authenticator = api.NoAuth{}
-	if cfg.Auth == AuthHTTPBasic {
+	switch cfg.Auth {
+	case AuthHTTPBasic:
 		ba, err := api.LoadHTPasswd(cfg.HTPasswd)
 		if err != nil {
 			return err
 		}
 		auth = ba
+	case AuthKeystone:
+		auth = &api.Keystone{Validator: newKeystoneValidator(cfg.Keystone), CacheTTL: time.Duration(cfg.Keystone.CacheTTL)}
 	}
 
 	cli, stopEtcd, err := connectEtcd(ctx, cfg, log)

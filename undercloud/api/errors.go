@@ -41,6 +41,10 @@ var errNotFound = errorf(http.StatusNotFound, "The resource could not be found."
 // valid credential.
 var ErrUnauthorized = errors.New("authentication required")
 
+// ErrForbidden is returned by an Authenticator for a valid credential that
+// does not allow the request.
+var ErrForbidden = errors.New("access was denied to this resource")
+
 // subjectError records which resource a domain error is about, so that the
 // message can name it.
 type subjectError struct {
@@ -89,6 +93,9 @@ var errorRules = []errorRule{
 	}},
 	{is(ErrUnauthorized), http.StatusUnauthorized, func(err error) string {
 		return sentence(domainText(err, ErrUnauthorized))
+	}},
+	{is(ErrForbidden), http.StatusForbidden, func(err error) string {
+		return sentence(domainText(err, ErrForbidden))
 	}},
 	{as[*http.MaxBytesError](), http.StatusRequestEntityTooLarge, func(err error) string {
 		var e *http.MaxBytesError
