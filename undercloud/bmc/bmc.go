@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,7 +36,9 @@ type Access struct {
 	SystemID string
 	Username string
 	Password string
-	// VerifyCA is false to skip TLS verification, or a CA bundle path.
+	// VerifyCA is "true" to verify the BMC's certificate against the
+	// system's roots, "false" to skip TLS verification, or the path of a
+	// CA bundle to verify it against.
 	VerifyCA string
 	// CipherSuite is the IPMI cipher suite (empty: ipmitool's choice).
 	CipherSuite string
@@ -56,7 +59,8 @@ func AccessFromNode(n *inventory.Node) (Access, error) {
 	a := Access{Driver: n.Driver}
 	switch n.Driver {
 	case inventory.DriverIPMI:
-		a.Host = str(di["ipmi_address"])
+		// An IPv6 address may come in brackets, as in a URL.
+		a.Host = strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(str(di["ipmi_address"])), "["), "]")
 		if a.Host == "" {
 			return a, inventory.Invalid("driver_info", "ipmi_address is missing")
 		}
@@ -70,7 +74,13 @@ func AccessFromNode(n *inventory.Node) (Access, error) {
 		}
 		a.Username = str(di["ipmi_username"])
 		a.Password = str(di["ipmi_password"])
-		a.CipherSuite = str(di["ipmi_cipher_suite"])
+		if cs, ok := di["ipmi_cipher_suite"]; ok && cs != nil && cs != "" {
+			n, err := strconv.Atoi(str(cs))
+			if err != nil || n < 0 || n > 17 {
+				return a, inventory.Invalid("driver_info", "ipmi_cipher_suite %v is not a cipher suite number (0 to 17)", cs)
+			}
+			a.CipherSuite = strconv.Itoa(n)
+		}
 	case inventory.DriverRedfish:
 		raw := str(di["redfish_address"])
 		if raw == "" {
@@ -84,27 +94,56 @@ func AccessFromNode(n *inventory.Node) (Access, error) {
 			return a, inventory.Invalid("driver_info", "redfish_address %q is not an http(s) URL", raw)
 		}
 		a.Endpoint = u.Scheme + "://" + u.Host
+		field := "redfish_system_id"
 		a.SystemID = str(di["redfish_system_id"])
 		if a.SystemID == "" && u.Path != "" && u.Path != "/" {
-			a.SystemID = u.Path
+			field, a.SystemID = "redfish_address", u.Path
 		}
-		if a.SystemID != "" && !strings.HasPrefix(a.SystemID, "/redfish/v1/Systems/") {
-			return a, inventory.Invalid("driver_info", "redfish_system_id %q is not a path under /redfish/v1/Systems/", a.SystemID)
+		if a.SystemID != "" {
+			// The system's @odata.id, which has no trailing slash.
+			a.SystemID = strings.TrimRight(a.SystemID, "/")
+			id, ok := strings.CutPrefix(a.SystemID, systemsPath)
+			if !ok || id == "" || strings.Contains(id, "/") {
+				return a, inventory.Invalid("driver_info", "%s names %q, which is not a system's path (%sID)", field, a.SystemID, systemsPath)
+			}
 		}
 		a.Username = str(di["redfish_username"])
 		a.Password = str(di["redfish_password"])
-		switch v := di["redfish_verify_ca"].(type) {
-		case nil:
-			a.VerifyCA = "true"
-		case bool:
-			a.VerifyCA = strconv.FormatBool(v)
-		default:
-			a.VerifyCA = str(v)
+		verify, err := verifyCA(di["redfish_verify_ca"])
+		if err != nil {
+			return a, err
 		}
+		a.VerifyCA = verify
 	default:
 		return a, inventory.Invalid("driver", "%q has no BMC", n.Driver)
 	}
 	return a, nil
+}
+
+// systemsPath is where a Redfish service's systems live.
+const systemsPath = "/redfish/v1/Systems/"
+
+// verifyCA reads redfish_verify_ca as Ironic does: a boolean (also as a
+// string: true/false, yes/no, on/off, 1/0), or the path of a CA bundle,
+// which must be a file. It returns "true", "false" or the path.
+func verifyCA(v any) (string, error) {
+	switch v := v.(type) {
+	case nil:
+		return "true", nil
+	case bool:
+		return strconv.FormatBool(v), nil
+	}
+	s := strings.TrimSpace(str(v))
+	switch strings.ToLower(s) {
+	case "", "true", "t", "yes", "y", "on", "1":
+		return "true", nil
+	case "false", "f", "no", "n", "off", "0":
+		return "false", nil
+	}
+	if fi, err := os.Stat(s); err != nil || !fi.Mode().IsRegular() {
+		return "", inventory.Invalid("driver_info", "redfish_verify_ca %q is neither a boolean nor the path of a CA bundle file", s)
+	}
+	return s, nil
 }
 
 func str(v any) string {
@@ -135,6 +174,7 @@ var (
 )
 
 // Pool hands out clients, serializes operations per BMC, and retries.
+// Its fields are read, never written, by Do: set them before first use.
 type Pool struct {
 	// Timeout bounds one attempt. Default 30s.
 	Timeout time.Duration
@@ -148,69 +188,94 @@ type Pool struct {
 	// dial builds a client; tests replace it.
 	dial func(Access, *Pool) (Client, error)
 
-	mu    sync.Mutex
-	locks map[string]*sync.Mutex
+	mu sync.Mutex
+	// locks holds, per BMC, a token while an operation runs on it.
+	locks map[string]chan struct{}
 }
 
-func (p *Pool) defaults() {
-	if p.Timeout <= 0 {
-		p.Timeout = 30 * time.Second
-	}
-	if p.Attempts <= 0 {
-		p.Attempts = 3
-	}
-	if p.Backoff <= 0 {
-		p.Backoff = time.Second
-	}
-	if p.dial == nil {
-		p.dial = dial
-	}
+// settings are the Pool's fields with the defaults filled in. They are
+// computed per call, so that concurrent calls on a zero Pool do not race
+// to write its fields.
+type settings struct {
+	timeout  time.Duration
+	attempts int
+	backoff  time.Duration
+	dial     func(Access, *Pool) (Client, error)
 }
 
-func (p *Pool) lock(key string) func() {
+func (p *Pool) settings() settings {
+	s := settings{timeout: p.Timeout, attempts: p.Attempts, backoff: p.Backoff, dial: p.dial}
+	if s.timeout <= 0 {
+		s.timeout = 30 * time.Second
+	}
+	if s.attempts <= 0 {
+		s.attempts = 3
+	}
+	if s.backoff <= 0 {
+		s.backoff = time.Second
+	}
+	if s.dial == nil {
+		s.dial = dial
+	}
+	return s
+}
+
+// lock waits, until ctx ends, for the BMC with key to be free, and takes
+// it.
+func (p *Pool) lock(ctx context.Context, key string) (unlock func(), err error) {
 	p.mu.Lock()
 	if p.locks == nil {
-		p.locks = map[string]*sync.Mutex{}
+		p.locks = map[string]chan struct{}{}
 	}
 	l, ok := p.locks[key]
 	if !ok {
-		l = &sync.Mutex{}
+		l = make(chan struct{}, 1)
 		p.locks[key] = l
 	}
 	p.mu.Unlock()
-	l.Lock()
-	return l.Unlock
+	select {
+	case l <- struct{}{}:
+		return func() { <-l }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for BMC %s: %w", key, ctx.Err())
+	}
 }
 
 // Do runs op against the node's BMC, serialized with every other
 // operation on that BMC, retrying failures with backoff until the attempts
-// or ctx run out. Errors never contain the password.
+// or ctx run out. An ErrRefused failure is not retried. Errors never
+// contain the password.
 func (p *Pool) Do(ctx context.Context, a Access, op func(ctx context.Context, c Client) error) error {
-	p.defaults()
-	unlock := p.lock(a.Key())
+	s := p.settings()
+	unlock, err := p.lock(ctx, a.Key())
+	if err != nil {
+		return err
+	}
 	defer unlock()
-	var err error
-	wait := p.Backoff
-	for attempt := 1; attempt <= p.Attempts; attempt++ {
-		actx, cancel := context.WithTimeout(ctx, p.Timeout)
+	wait := s.backoff
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, s.timeout)
 		var c Client
-		c, err = p.dial(a, p)
+		c, err = s.dial(a, p)
 		if err == nil {
 			err = op(actx, c)
 		}
 		cancel()
-		if err == nil || ctx.Err() != nil || errors.Is(err, ErrRefused) {
+		if err == nil || ctx.Err() != nil || errors.Is(err, ErrRefused) || attempt >= s.attempts {
 			break
 		}
-		if attempt < p.Attempts {
-			t := time.NewTimer(wait)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-			}
-			wait *= 2
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			// Report what the BMC did, not only that the caller gave up.
+			err = fmt.Errorf("%w (gave up after %d attempts: %w)", err, attempt, ctx.Err())
 		}
+		if ctx.Err() != nil {
+			break
+		}
+		wait *= 2
 	}
 	if err != nil {
 		return redact(err, a.Password)
@@ -218,20 +283,23 @@ func (p *Pool) Do(ctx context.Context, a Access, op func(ctx context.Context, c 
 	return nil
 }
 
-// redacted wraps an error whose text had the password removed.
+// redacted is an error whose text had the password removed. It matches
+// what the original matched (errors.Is, errors.As) but does not unwrap to
+// it, so that the original's text is not at hand.
 type redacted struct {
 	msg string
 	err error
 }
 
-func (r *redacted) Error() string { return r.msg }
-func (r *redacted) Unwrap() error { return r.err }
+func (r *redacted) Error() string        { return r.msg }
+func (r *redacted) Is(target error) bool { return errors.Is(r.err, target) }
+func (r *redacted) As(target any) bool   { return errors.As(r.err, target) }
 
 func redact(err error, password string) error {
 	if password == "" || !strings.Contains(err.Error(), password) {
 		return err
 	}
-	return &redacted{msg: strings.ReplaceAll(err.Error(), password, inventory.MaskedSecret), err: errors.Unwrap(err)}
+	return &redacted{msg: strings.ReplaceAll(err.Error(), password, inventory.MaskedSecret), err: err}
 }
 
 func dial(a Access, p *Pool) (Client, error) {

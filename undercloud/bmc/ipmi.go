@@ -3,6 +3,7 @@ package bmc
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -30,7 +31,14 @@ func (c *ipmiClient) open(ctx context.Context) (*bmclib.Client, error) {
 	if c.ipmitool != "" {
 		opts = append(opts, bmclib.WithIpmitoolPath(c.ipmitool))
 	}
-	cl := bmclib.NewClient(c.a.Host, c.a.Username, c.a.Password, opts...)
+	// bmclib joins host and port with a colon and splits them again; an
+	// IPv6 address must be in brackets to survive that, or ipmitool is run
+	// without -H.
+	host := c.a.Host
+	if ip, err := netip.ParseAddr(host); err == nil && ip.Is6() {
+		host = "[" + host + "]"
+	}
+	cl := bmclib.NewClient(host, c.a.Username, c.a.Password, opts...)
 	cl.Registry.Drivers = cl.Registry.Using(ipmitool.ProviderProtocol)
 	if len(cl.Registry.Drivers) == 0 {
 		return nil, fmt.Errorf("ipmitool provider not available (is ipmitool installed?)")

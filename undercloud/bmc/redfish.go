@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stmcginnis/gofish"
+	"github.com/stmcginnis/gofish/common"
 	rf "github.com/stmcginnis/gofish/redfish"
 
 	"github.com/stratacloud/strata/inventory"
@@ -54,13 +56,18 @@ func (c *redfishClient) system(ctx context.Context) (*rf.ComputerSystem, func(),
 		HTTPClient: c.http,
 	})
 	if err != nil {
+		if refused(err) {
+			// Wrong credentials: trying again would only count towards
+			// the BMC locking the account.
+			return nil, nil, fmt.Errorf("%w: redfish %s: log in: %v", ErrRefused, c.a.Endpoint, err)
+		}
 		return nil, nil, fmt.Errorf("%w: redfish %s: %v", ErrUnreachable, c.a.Endpoint, err)
 	}
 	done := func() { api.Logout() }
 	systems, err := api.Service.Systems()
 	if err != nil {
 		done()
-		return nil, nil, fmt.Errorf("redfish %s: list systems: %w", c.a.Endpoint, err)
+		return nil, nil, fmt.Errorf("redfish %s: list systems: %w", c.a.Endpoint, refusal(err))
 	}
 	for _, s := range systems {
 		if c.a.SystemID == "" && len(systems) == 1 || s.ODataID == c.a.SystemID {
@@ -115,11 +122,11 @@ func (c *redfishClient) SetPower(ctx context.Context, target string) error {
 	if target == inventory.PowerOn && s.PowerState == rf.OnPowerState {
 		return nil
 	}
-	if target == inventory.PowerOff && s.PowerState == rf.OffPowerState {
+	if (target == inventory.PowerOff || target == inventory.SoftPowerOff) && s.PowerState == rf.OffPowerState {
 		return nil
 	}
 	if err := s.Reset(rt); err != nil {
-		return fmt.Errorf("redfish %s: reset %s: %w", c.a.Key(), rt, err)
+		return fmt.Errorf("redfish %s: reset %s: %w", c.a.Key(), rt, refusal(err))
 	}
 	return nil
 }
@@ -152,7 +159,32 @@ func (c *redfishClient) SetBootDevice(ctx context.Context, device string, persis
 		b.BootSourceOverrideMode = rf.UEFIBootSourceOverrideMode
 	}
 	if err := s.SetBoot(b); err != nil {
-		return fmt.Errorf("redfish %s: set boot %s (%s): %w", c.a.Key(), device, strconv.FormatBool(persistent), err)
+		return fmt.Errorf("redfish %s: set boot %s (%s): %w", c.a.Key(), device, strconv.FormatBool(persistent), refusal(err))
 	}
 	return nil
+}
+
+// refused reports whether err is the service turning the request down
+// (an HTTP 4xx), which asking again will not change. A timeout, a rate
+// limit, a conflict and a stale ETag may pass on another attempt, which
+// reads the system afresh.
+func refused(err error) bool {
+	var e *common.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch code := e.HTTPReturnedStatusCode; code {
+	case http.StatusRequestTimeout, http.StatusConflict, http.StatusPreconditionFailed, http.StatusTooManyRequests:
+		return false
+	default:
+		return code >= 400 && code < 500
+	}
+}
+
+// refusal marks err as ErrRefused if the service turned the request down.
+func refusal(err error) error {
+	if refused(err) {
+		return fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	return err
 }
