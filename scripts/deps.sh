@@ -8,6 +8,10 @@ packages=(
   etcd-server etcd-client
   ipmitool openipmi
   bc curl
+  qemu-system-x86 ipxe-qemu ovmf iproute2
+  busybox-static isc-dhcp-client dnsmasq-base kea-admin kea-dhcp4-server iproute2
+  tftp-hpa tftpd-hpa ipxe
+  tempest
 )
 
 missing=()

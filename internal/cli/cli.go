@@ -292,7 +292,7 @@ func newRootCommand(streams IOStreams, h *host) *cobra.Command {
 		return &usageError{msg: err.Error()}
 	})
 	g.addFlags(root)
-	root.AddCommand(newNodeCommand(g), newPortCommand(g))
+	root.AddCommand(newNodeCommand(g), newPortCommand(g), newLabCommand(g))
 	return root
 }
 
