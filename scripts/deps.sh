@@ -9,7 +9,7 @@ packages=(
   ipmitool openipmi
   bc curl
   qemu-system-x86 ipxe-qemu ovmf iproute2
-  busybox-static isc-dhcp-client dnsmasq-base kea-admin kea-dhcp4-server iproute2
+  busybox-static isc-dhcp-client dnsmasq-base kea-admin kea-dhcp4-server
   tftp-hpa tftpd-hpa ipxe
   tempest
 )
@@ -28,5 +28,13 @@ SUDO=""
 if [ ! -f /var/lib/apt/periodic/strata-updated ] || [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v lock)" ]; then
   $SUDO apt-get -o DPkg::Lock::Timeout=600 update -q
   $SUDO mkdir -p /var/lib/apt/periodic && $SUDO touch /var/lib/apt/periodic/strata-updated
+fi
+# Some of these packages ship servers (tftpd-hpa, kea-dhcp4-server): never
+# let the install start them. Tests start the peers they need themselves,
+# on loopback or in their own namespaces.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+  $SUDO chmod +x /usr/sbin/policy-rc.d
+  trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
 fi
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"
