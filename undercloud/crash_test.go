@@ -221,3 +221,5 @@ func TestKillNineMidBatch(t *testing.T) {
 		}
 	}
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -86,7 +86,7 @@ func (c *Conductor) powerWork(ctx context.Context, id string, lockRev int64, tar
 		h := c.nodes.NewHistory("power", "INFO", "")
 		h.Conductor = c.cfg.Name
 		if cause != nil {
-			n.LastError = fmt.Sprintf("failed to change power state to %q: %v", target, cause)
+			n.LastError = oneLine(fmt.Sprintf("failed to change power state to %q: %v", target, cause))
 			h.Severity, h.Event = "ERROR", n.LastError
 		} else {
 			n.PowerState = state

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/stratacloud/strata/internal/store"
@@ -309,7 +310,7 @@ func (c *Conductor) work(ctx context.Context, id string, lockRev int64) {
 			tx.Conds = append(tx.Conds, store.Created(nodestore.LockKey(id), lockRev))
 			c.move(n, tx, ev, next, "", cause)
 			if cause != nil {
-				n.LastError = cause.Error()
+				n.LastError = oneLine(cause.Error())
 			}
 			switch {
 			case n.ProvisionState == inventory.StateActive && ev == inventory.EventDone:
@@ -376,3 +377,7 @@ func firstError(m map[string]error, keys ...string) error {
 	}
 	return nil
 }
+
+// oneLine folds an error's text onto one line for last_error: errors from
+// BMC tools can span several lines, and clients show last_error as a cell.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
