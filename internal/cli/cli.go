@@ -293,6 +293,7 @@ func newRootCommand(streams IOStreams, h *host) *cobra.Command {
 	})
 	g.addFlags(root)
 	root.AddCommand(newNodeCommand(g), newPortCommand(g), newLabCommand(g))
+	root.AddCommand(identityCommands(g)...)
 	return root
 }
 

@@ -25,6 +25,11 @@ type appCredInput struct {
 	AccessRules  *json.RawMessage `json:"access_rules"`
 }
 
+// appCredTimeFormat is how Keystone writes an application credential's
+// expires_at: UTC, microseconds, no zone (oslo's PERFECT_TIME_FORMAT), the
+// form gophercloud (JSONRFC3339MilliNoZ) and Tempest read back.
+const appCredTimeFormat = "2006-01-02T15:04:05.000000"
+
 type roleSelector struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
@@ -45,7 +50,7 @@ func (s *Server) appCredView(r *http.Request, ac *appCred, roles map[string]role
 	}
 	var exp any
 	if ac.ExpiresAt != nil {
-		exp = api.FormatTime(*ac.ExpiresAt)
+		exp = ac.ExpiresAt.UTC().Format(appCredTimeFormat)
 	}
 	return map[string]any{
 		"id": ac.ID, "name": ac.Name, "description": ac.Description,

@@ -3,6 +3,7 @@ package identity
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/stratacloud/strata/overcloud/api"
@@ -113,6 +114,13 @@ func (s *Server) listRoleAssignments(w http.ResponseWriter, r *http.Request) err
 		if rows, err = s.addImplied(ctx, rows); err != nil {
 			return err
 		}
+		// Domain-specific roles are not effective themselves: only the
+		// global roles they imply are (a token never carries them).
+		roles, err := s.allRoles(ctx)
+		if err != nil {
+			return err
+		}
+		rows = slices.DeleteFunc(rows, func(row listedAssignment) bool { return roles[row.roleID].DomainID != "" })
 	}
 	out := rows[:0]
 	seen := map[assignmentKeyParts]bool{}

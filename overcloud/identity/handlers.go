@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -89,12 +90,15 @@ func validText(field, s string, max int) error {
 }
 
 func validTags(tags []string) error {
-	if len(tags) > 80 {
-		return api.BadRequest("Invalid input for field 'tags': at most 80 tags are allowed.")
+	if len(tags) > maxTags {
+		return api.BadRequest("Invalid input for field 'tags': at most %d tags are allowed.", maxTags)
 	}
-	for _, t := range tags {
+	for i, t := range tags {
 		if t == "" || len(t) > 255 || strings.ContainsAny(t, ",/") {
 			return api.BadRequest("Invalid input for field 'tags': %q is not a valid tag.", t)
+		}
+		if slices.Contains(tags[:i], t) {
+			return api.BadRequest("Invalid input for field 'tags': %q is there twice.", t)
 		}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"net/url"
 	"time"
 )
@@ -34,6 +35,9 @@ type project struct {
 	Enabled     bool      `json:"enabled"`
 	Tags        []string  `json:"tags,omitempty"`
 	CreatedAt   time.Time `json:"created_at"`
+	// Extra holds the attributes a client set that identity does not
+	// know (see extra.go).
+	Extra map[string]json.RawMessage `json:"extra,omitempty"`
 }
 
 type user struct {
@@ -47,6 +51,9 @@ type user struct {
 	PasswordHash     string    `json:"password_hash,omitempty"`
 	PasswordSetAt    time.Time `json:"password_set_at,omitzero"`
 	CreatedAt        time.Time `json:"created_at"`
+	// Extra holds the attributes a client set that identity does not
+	// know, such as Tempest's "project_id" (see extra.go).
+	Extra map[string]json.RawMessage `json:"extra,omitempty"`
 }
 
 type group struct {

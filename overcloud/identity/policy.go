@@ -51,6 +51,13 @@ var defaultPolicy = map[string]string{
 	"identity:update_project":     "rule:admin_or_system_admin or (role:admin and domain_id:%(target.project.domain_id)s)",
 	"identity:delete_project":     "rule:admin_or_system_admin or (role:admin and domain_id:%(target.project.domain_id)s)",
 
+	"identity:get_project_tag":     "rule:admin_or_system_reader or (role:reader and domain_id:%(target.project.domain_id)s) or project_id:%(target.project.id)s",
+	"identity:list_project_tags":   "rule:admin_or_system_reader or (role:reader and domain_id:%(target.project.domain_id)s) or project_id:%(target.project.id)s",
+	"identity:create_project_tag":  "rule:admin_or_system_admin or (role:admin and domain_id:%(target.project.domain_id)s)",
+	"identity:update_project_tags": "rule:admin_or_system_admin or (role:admin and domain_id:%(target.project.domain_id)s)",
+	"identity:delete_project_tag":  "rule:admin_or_system_admin or (role:admin and domain_id:%(target.project.domain_id)s)",
+	"identity:delete_project_tags": "rule:admin_or_system_admin or (role:admin and domain_id:%(target.project.domain_id)s)",
+
 	// Users.
 	"identity:get_user":             "rule:admin_or_system_reader or (role:reader and token.domain.id:%(target.user.domain_id)s) or user_id:%(target.user.id)s",
 	"identity:list_users":           "rule:admin_or_system_reader or (role:reader and domain_id:%(target.domain_id)s)",

@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
@@ -237,15 +238,29 @@ type projectInput struct {
 	IsDomain    *bool          `json:"is_domain"`
 	Tags        []string       `json:"tags"`
 	Options     map[string]any `json:"options"`
+	// Extra is every other attribute of the request.
+	Extra map[string]json.RawMessage `json:"-"`
+}
+
+var projectAttributes = setOf("name", "domain_id", "parent_id", "description", "enabled", "is_domain", "tags", "options")
+
+func (in *projectInput) UnmarshalJSON(b []byte) error {
+	type plain projectInput
+	if err := json.Unmarshal(b, (*plain)(in)); err != nil {
+		return err
+	}
+	var err error
+	in.Extra, err = extraAttributes(b, projectAttributes)
+	return err
 }
 
 func (s *Server) projectView(r *http.Request, p *project) map[string]any {
-	return map[string]any{
+	return withExtra(map[string]any{
 		"id": p.ID, "name": p.Name, "domain_id": p.DomainID, "parent_id": p.ParentID,
 		"description": p.Description, "enabled": p.Enabled, "is_domain": false,
 		"tags": nonNil(p.Tags), "options": map[string]any{},
 		"links": links(s.base(r) + "/v3/projects/" + p.ID),
-	}
+	}, p.Extra)
 }
 
 func projectTarget(p *project) policy.Target {
@@ -267,9 +282,11 @@ func (s *Server) listProjects(w http.ResponseWriter, r *http.Request) error {
 	}
 	q := r.URL.Query()
 	name, parent := q.Get("name"), q.Get("parent_id")
+	tags := parseTagFilter(q)
 	all = slices.DeleteFunc(all, func(p project) bool {
 		return (name != "" && p.Name != name) || (dom != "" && p.DomainID != dom) ||
-			(parent != "" && p.ParentID != parent) || (enabled != nil && p.Enabled != *enabled)
+			(parent != "" && p.ParentID != parent) || (enabled != nil && p.Enabled != *enabled) ||
+			!tags.match(p.Tags)
 	})
 	return s.writeProjects(w, r, all)
 }
@@ -321,6 +338,10 @@ func (s *Server) createProject(w http.ResponseWriter, r *http.Request) error {
 	if err := validTags(p.Tags); err != nil {
 		return err
 	}
+	if err := validExtra("project", in.Extra); err != nil {
+		return err
+	}
+	p.Extra = in.Extra
 	ctx := r.Context()
 	if err := s.enforce(r, "identity:create_project", projectTarget(&p)); err != nil {
 		return err
@@ -396,7 +417,8 @@ func (s *Server) updateProject(w http.ResponseWriter, r *http.Request) error {
 			if in.Tags != nil {
 				p.Tags = in.Tags
 			}
-			return nil
+			p.Extra = mergeExtra(p.Extra, in.Extra)
+			return validExtra("project", p.Extra)
 		})
 	if err != nil {
 		return err

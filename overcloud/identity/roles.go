@@ -213,6 +213,11 @@ func (s *Server) createImpliedRole(w http.ResponseWriter, r *http.Request) error
 	if prior.ID == implied.ID {
 		return api.BadRequest("A role cannot imply itself.")
 	}
+	if prior.DomainID == "" && implied.DomainID != "" {
+		// A domain-specific role means nothing outside its domain, and a
+		// global role applies everywhere: Keystone forbids this inference.
+		return api.Forbidden("%s cannot be an implied role: a global role cannot imply a domain-specific role.", implied.ID)
+	}
 	// Refuse a cycle: the implied role must not already imply the prior.
 	closure, err := s.expandRoles(ctx, []string{implied.ID})
 	if err != nil {

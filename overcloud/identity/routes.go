@@ -38,6 +38,12 @@ func (s *Server) routes() *http.ServeMux {
 	authed("GET /v3/projects/{project_id}", s.getProject)
 	authed("PATCH /v3/projects/{project_id}", s.updateProject)
 	authed("DELETE /v3/projects/{project_id}", s.deleteProject)
+	authed("GET /v3/projects/{project_id}/tags", s.listProjectTags)
+	authed("PUT /v3/projects/{project_id}/tags", s.replaceProjectTags)
+	authed("DELETE /v3/projects/{project_id}/tags", s.deleteProjectTags)
+	authed("GET /v3/projects/{project_id}/tags/{value}", s.checkProjectTag)
+	authed("PUT /v3/projects/{project_id}/tags/{value}", s.addProjectTag)
+	authed("DELETE /v3/projects/{project_id}/tags/{value}", s.deleteProjectTag)
 
 	authed("GET /v3/users", s.listUsers)
 	authed("POST /v3/users", s.createUser)

@@ -203,6 +203,32 @@ func endpointRegion(in *endpointInput) (string, bool) {
 	return "", false
 }
 
+// ensureLegacyRegion creates the region an endpoint request names by its
+// legacy "region" key when there is no such region yet, as Keystone does
+// for clients that use the v3 API the way they used v2 (keystoneclient,
+// Tempest); a region named by "region_id" must exist.
+func (s *Server) ensureLegacyRegion(ctx context.Context, in *endpointInput) error {
+	if in.RegionID != nil || in.Region == nil || *in.Region == "" {
+		return nil
+	}
+	id := *in.Region
+	if err := validName("endpoint.region", id, 255); err != nil {
+		return err
+	}
+	if strings.Contains(id, "/") {
+		return api.BadRequest("Invalid input for field 'endpoint.region': it must not contain '/'.")
+	}
+	if rg, err := lookup[region](ctx, s.st, regionsPrefix+seg(id)); err != nil || rg != nil {
+		return err
+	}
+	err := createRecord(ctx, s.st, "region", id, regionsPrefix+seg(id), region{ID: id}, "", id)
+	if err != nil && !isConflict(err) {
+		return err
+	}
+	s.log.InfoContext(ctx, "region created for an endpoint", "region_id", id)
+	return nil
+}
+
 func (s *Server) checkEndpointRefs(ctx context.Context, serviceID, regionID string) error {
 	if sv, err := lookup[catalogService](ctx, s.st, servicesPrefix+serviceID); err != nil {
 		return err
@@ -275,6 +301,9 @@ func (s *Server) createEndpoint(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
+	if err := s.ensureLegacyRegion(ctx, in); err != nil {
+		return err
+	}
 	if err := s.checkEndpointRefs(ctx, ep.ServiceID, ep.RegionID); err != nil {
 		return err
 	}
@@ -317,6 +346,9 @@ func (s *Server) updateEndpoint(w http.ResponseWriter, r *http.Request) error {
 	reg, regionSet := endpointRegion(in)
 	if !regionSet {
 		reg = old.RegionID
+	}
+	if err := s.ensureLegacyRegion(ctx, in); err != nil {
+		return err
 	}
 	if err := s.checkEndpointRefs(ctx, svc, reg); err != nil {
 		return err

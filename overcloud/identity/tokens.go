@@ -139,7 +139,7 @@ func (s *Server) resolve(ctx context.Context, p payload) (*tokenInfo, error) {
 		}
 	}
 	if p.ProjectID != "" || p.DomainID != "" || p.System {
-		roles, err := s.expandRoles(ctx, roleIDs)
+		roles, err := s.effectiveRoles(ctx, roleIDs)
 		if err != nil {
 			return nil, err
 		}
@@ -186,6 +186,17 @@ func (s *Server) userRoleIDs(ctx context.Context, userID, scopeType, scopeID str
 	}
 	slices.Sort(ids)
 	return slices.Compact(ids), nil
+}
+
+// effectiveRoles is what a token carries for the roles with these IDs:
+// every role they imply, transitively, except domain-specific roles, which
+// only stand for the global roles they imply (as in Keystone).
+func (s *Server) effectiveRoles(ctx context.Context, ids []string) ([]role, error) {
+	roles, err := s.expandRoles(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(roles, func(r role) bool { return r.DomainID != "" }), nil
 }
 
 // expandRoles returns the roles with these IDs and every role they imply,

@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"slices"
 
@@ -21,15 +22,29 @@ type userInput struct {
 	Enabled          *bool          `json:"enabled"`
 	Password         *string        `json:"password"`
 	Options          map[string]any `json:"options"`
+	// Extra is every other attribute of the request.
+	Extra map[string]json.RawMessage `json:"-"`
+}
+
+var userAttributes = setOf("name", "domain_id", "default_project_id", "description", "email", "enabled", "password", "options")
+
+func (in *userInput) UnmarshalJSON(b []byte) error {
+	type plain userInput
+	if err := json.Unmarshal(b, (*plain)(in)); err != nil {
+		return err
+	}
+	var err error
+	in.Extra, err = extraAttributes(b, userAttributes)
+	return err
 }
 
 // userView never includes the password hash.
 func (s *Server) userView(r *http.Request, u *user) map[string]any {
-	v := map[string]any{
+	v := withExtra(map[string]any{
 		"id": u.ID, "name": u.Name, "domain_id": u.DomainID, "enabled": u.Enabled,
 		"password_expires_at": nil, "options": map[string]any{},
 		"links": links(s.base(r) + "/v3/users/" + u.ID),
-	}
+	}, u.Extra)
 	if u.DefaultProjectID != "" {
 		v["default_project_id"] = u.DefaultProjectID
 	}
@@ -118,6 +133,10 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
 	if in.Enabled != nil {
 		u.Enabled = *in.Enabled
 	}
+	if err := validExtra("user", in.Extra); err != nil {
+		return err
+	}
+	u.Extra = in.Extra
 	ctx := r.Context()
 	if err := s.enforce(r, "identity:create_user", userTarget(&u)); err != nil {
 		return err
@@ -125,7 +144,8 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
 	if ok, err := s.domainExists(ctx, u.DomainID); err != nil {
 		return err
 	} else if !ok {
-		return api.BadRequest("Invalid input for field 'user.domain_id': could not find domain %s.", u.DomainID)
+		// Keystone's DomainNotFound: a 404, as Tempest expects.
+		return notFound("domain", u.DomainID)
 	}
 	if in.Password != nil && *in.Password != "" {
 		if err := validPassword(*in.Password); err != nil {
@@ -206,7 +226,8 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) error {
 				u.PasswordHash, u.PasswordSetAt = hash, s.now().UTC()
 				revoke = true
 			}
-			return nil
+			u.Extra = mergeExtra(u.Extra, in.Extra)
+			return validExtra("user", u.Extra)
 		})
 	if err != nil {
 		return err
@@ -395,7 +416,7 @@ func (s *Server) createGroup(w http.ResponseWriter, r *http.Request) error {
 	if ok, err := s.domainExists(ctx, g.DomainID); err != nil {
 		return err
 	} else if !ok {
-		return api.BadRequest("Invalid input for field 'group.domain_id': could not find domain %s.", g.DomainID)
+		return notFound("domain", g.DomainID)
 	}
 	if err := createRecord(ctx, s.st, "group", g.Name, groupsPrefix+g.ID, g, groupNameKey(g.DomainID, g.Name), g.ID); err != nil {
 		return err
