@@ -147,11 +147,14 @@ func normalizeArgs(args []string) []string {
 
 const rootLong = `strata manages a Strata installation: the undercloud's inventory of
 bare-metal nodes (enroll, inspect, clean, deploy), their power and boot
-devices, and their network ports.
+devices, and their network ports (node, port); the identity service's
+projects, users, roles and tokens (token, project, user, role, ...); and
+labs, virtual datacenters on this machine (lab).
 
-The undercloud's API is Ironic-compatible, and strata finds it the way the
-openstack CLI does: from a clouds.yaml entry named by --os-cloud or
-OS_CLOUD, or from OS_* environment variables.
+The undercloud's API is Ironic-compatible and the identity service's is
+Keystone v3-compatible; strata finds them the way the openstack CLI does:
+from a clouds.yaml entry named by --os-cloud or OS_CLOUD, or from OS_*
+environment variables.
 
 Environment:
   OS_CLOUD                  name of the clouds.yaml entry to use (--os-cloud)
