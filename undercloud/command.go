@@ -74,8 +74,28 @@ Everything else is set in a YAML config file (--config), for example:
     fake_step_delay: 0s   # time each fake-hardware operation takes
     power_sync_interval: 60s  # read every node's power state from its BMC
     power_sync_workers: 8
+  provisioning:           # network boot: DHCP, TFTP and HTTP boot (iPXE)
+    interface: eth1       # the provisioning network; empty: none of them run
+    netns: ""             # namespace path of the interface (lab; DHCP and HTTP only)
+    address: 192.168.24.1/24  # the undercloud's address on it (required)
+    dhcp_range: 192.168.24.100-192.168.24.200  # default .100-.200 of the subnet
+    dhcp_mode: managed    # or proxy, beside another DHCP server
+    http_port: 8088       # boot scripts and images, on address only
+    tftp_root: /var/lib/strata/tftpboot  # default DATA_DIR/tftpboot
+    images_dir: /var/lib/strata/images   # default DATA_DIR/images, at /images/
+    deploy_kernel: ipa.kernel    # under images_dir
+    deploy_ramdisk: ipa.initramfs
   log_level: info
   log_format: json
+
+With provisioning.interface set (or --provisioning-interface), the
+daemon serves network boot on that interface only, bound to the
+provisioning address: DHCP (managed: addresses from dhcp_range, leases in
+etcd; proxy: boot options only), TFTP on port 69 with Debian's iPXE
+loaders (copied from /usr/lib/ipxe into tftp_root at start), and HTTP on
+http_port with the per-node iPXE scripts (/boot.ipxe, /boot/MAC.ipxe) and
+the files of images_dir (/images/). It refuses to start in managed mode if
+another DHCP server answers on the interface.
 
 Flags given on the command line override the file. On start the daemon
 writes the API's address to DATA_DIR/api.addr.`,
@@ -103,6 +123,7 @@ writes the API's address to DATA_DIR/api.addr.`,
 	f.StringVar(&o.cfg.Etcd.Cert, "etcd-cert", "", "client certificate for etcd")
 	f.StringVar(&o.cfg.Etcd.Key, "etcd-key", "", "client key for etcd")
 	f.StringVar(&o.cfg.Conductor.Name, "conductor-name", "", "conductor name, unique per etcd cluster (default: hostname)")
+	f.StringVar(&o.cfg.Provisioning.Interface, "provisioning-interface", "", "interface to serve network boot (DHCP, TFTP, HTTP boot) on (default: none)")
 	f.StringVar(&o.cfg.LogLevel, "log-level", "", "debug, info, warn or error (default info)")
 	f.StringVar(&o.cfg.LogFormat, "log-format", "", "json or text (default json)")
 	return cmd
@@ -146,7 +167,11 @@ func (o *runOptions) complete(cmd *cobra.Command) error {
 	if f.Changed("conductor-name") {
 		cond.Name = o.cfg.Conductor.Name
 	}
-	o.cfg.Etcd, o.cfg.Conductor = etcd, cond
+	prov := file.Provisioning
+	if f.Changed("provisioning-interface") {
+		prov.Interface = o.cfg.Provisioning.Interface
+	}
+	o.cfg.Etcd, o.cfg.Conductor, o.cfg.Provisioning = etcd, cond, prov
 	return nil
 }
 

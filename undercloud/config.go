@@ -5,13 +5,17 @@ package undercloud
 import (
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/stratacloud/strata/pxe/dhcp"
 )
 
 // Auth strategies of the API, as standalone Ironic offers them.
@@ -38,6 +42,9 @@ type Config struct {
 
 	Etcd      EtcdConfig      `json:"etcd"`
 	Conductor ConductorConfig `json:"conductor"`
+	// Provisioning, when its interface is set, runs the network-boot
+	// services (DHCP, TFTP, HTTP boot) on that interface.
+	Provisioning ProvisioningConfig `json:"provisioning"`
 
 	// LogLevel is debug, info, warn or error. Default info.
 	LogLevel string `json:"log_level"`
@@ -166,6 +173,7 @@ func (c *Config) setDefaults() {
 	if c.LogFormat == "" {
 		c.LogFormat = "json"
 	}
+	c.Provisioning.setDefaults(c.DataDir)
 }
 
 // Validate checks the config and names the first problem.
@@ -216,7 +224,7 @@ func (c *Config) Validate() error {
 	if c.Conductor.Workers < 0 {
 		return fmt.Errorf("conductor.workers: must not be negative")
 	}
-	return nil
+	return c.Provisioning.validate()
 }
 
 func isLoopback(host string) bool {
@@ -229,3 +237,145 @@ func isLoopback(host string) bool {
 
 // String formats the duration like time.Duration.
 func (d Duration) String() string { return time.Duration(d).String() }
+
+// ProvisioningConfig configures the network-boot services: DHCP, TFTP for
+// the iPXE loaders and the HTTP boot server of iPXE scripts and images.
+// They run only on Interface, and only when it is set.
+type ProvisioningConfig struct {
+	// Interface is the provisioning network's interface. Empty: no
+	// network-boot services.
+	Interface string `json:"interface"`
+	// Netns is the path of the network namespace Interface lives in (e.g.
+	// /run/netns/lab0, for the lab); empty is the daemon's own.
+	Netns string `json:"netns"`
+	// Address is the undercloud's address on Interface with its prefix,
+	// e.g. 192.168.24.1/24. Required with Interface.
+	Address string `json:"address"`
+	// DHCPRange is the dynamic range, START-END. Default: .100 to .200 of
+	// Address's subnet.
+	DHCPRange string `json:"dhcp_range"`
+	// DHCPMode is managed (hand out addresses; the default) or proxy
+	// (boot options only, beside another DHCP server).
+	DHCPMode string `json:"dhcp_mode"`
+	// HTTPPort is the boot HTTP server's port on Address. Default 8088.
+	HTTPPort int `json:"http_port"`
+	// TFTPRoot is where the iPXE loaders are served from. Default
+	// DATA_DIR/tftpboot.
+	TFTPRoot string `json:"tftp_root"`
+	// ImagesDir holds the kernels, ramdisks and images served at /images/.
+	// Default DATA_DIR/images.
+	ImagesDir string `json:"images_dir"`
+	// DeployKernel and DeployRamdisk name the deploy ramdisk's files under
+	// ImagesDir, for nodes whose driver_info names none.
+	DeployKernel  string `json:"deploy_kernel"`
+	DeployRamdisk string `json:"deploy_ramdisk"`
+}
+
+// DefaultHTTPBootPort is the boot HTTP server's default port.
+const DefaultHTTPBootPort = 8088
+
+func (p *ProvisioningConfig) setDefaults(dataDir string) {
+	if p.Interface == "" {
+		return
+	}
+	if p.DHCPMode == "" {
+		p.DHCPMode = "managed"
+	}
+	if p.HTTPPort == 0 {
+		p.HTTPPort = DefaultHTTPBootPort
+	}
+	if p.TFTPRoot == "" && dataDir != "" {
+		p.TFTPRoot = filepath.Join(dataDir, "tftpboot")
+	}
+	if p.ImagesDir == "" && dataDir != "" {
+		p.ImagesDir = filepath.Join(dataDir, "images")
+	}
+}
+
+// provisioning is a checked ProvisioningConfig.
+type provisioning struct {
+	ProvisioningConfig
+	addr netip.Prefix
+	pool dhcp.Range
+	mode dhcp.Mode
+}
+
+func (p ProvisioningConfig) validate() error {
+	_, err := p.parse()
+	return err
+}
+
+// parse checks the settings (with defaults filled in) and names the first
+// bad field.
+func (p ProvisioningConfig) parse() (provisioning, error) {
+	r := provisioning{ProvisioningConfig: p}
+	if p.Interface == "" {
+		return r, nil
+	}
+	if strings.ContainsAny(p.Interface, "/ \t") || len(p.Interface) > 15 {
+		return r, fmt.Errorf("provisioning.interface: %q is not an interface name", p.Interface)
+	}
+	if p.Netns != "" && !filepath.IsAbs(p.Netns) {
+		return r, fmt.Errorf("provisioning.netns: %q is not an absolute path (e.g. /run/netns/lab0)", p.Netns)
+	}
+	if p.Address == "" {
+		return r, fmt.Errorf("provisioning.address: required with provisioning.interface (e.g. 192.168.24.1/24)")
+	}
+	a, err := netip.ParsePrefix(p.Address)
+	if err != nil || !a.Addr().Is4() || a.Bits() > 30 || a.Addr() == a.Masked().Addr() {
+		return r, fmt.Errorf("provisioning.address: %q is not an IPv4 host address with a prefix of at most /30, such as 192.168.24.1/24", p.Address)
+	}
+	r.addr = a
+	subnet := a.Masked()
+	if p.DHCPRange == "" {
+		start, end := subnet.Addr(), subnet.Addr()
+		for range 100 {
+			start = start.Next()
+		}
+		end = start
+		for range 100 {
+			end = end.Next()
+		}
+		if !subnet.Contains(start) || !subnet.Contains(end) {
+			return r, fmt.Errorf("provisioning.dhcp_range: required: subnet %v has no .100-.200 for the default", subnet)
+		}
+		r.pool = dhcp.Range{Start: start, End: end}
+	} else {
+		s, e, ok := strings.Cut(p.DHCPRange, "-")
+		start, err1 := netip.ParseAddr(strings.TrimSpace(s))
+		end, err2 := netip.ParseAddr(strings.TrimSpace(e))
+		if !ok || err1 != nil || err2 != nil || end.Less(start) {
+			return r, fmt.Errorf("provisioning.dhcp_range: %q is not START-END, such as 192.168.24.100-192.168.24.200", p.DHCPRange)
+		}
+		r.pool = dhcp.Range{Start: start, End: end}
+	}
+	if !subnet.Contains(r.pool.Start) || !subnet.Contains(r.pool.End) {
+		return r, fmt.Errorf("provisioning.dhcp_range: %v is not inside %v", r.pool, subnet)
+	}
+	if r.pool.Contains(a.Addr()) {
+		return r, fmt.Errorf("provisioning.dhcp_range: %v contains the undercloud's own address %v", r.pool, a.Addr())
+	}
+	switch p.DHCPMode {
+	case "", "managed":
+		r.mode = dhcp.Managed
+	case "proxy":
+		r.mode = dhcp.Proxy
+	default:
+		return r, fmt.Errorf("provisioning.dhcp_mode: %q is not managed or proxy", p.DHCPMode)
+	}
+	if p.HTTPPort < 0 || p.HTTPPort > 65535 {
+		return r, fmt.Errorf("provisioning.http_port: %d is not a port", p.HTTPPort)
+	}
+	if p.TFTPRoot == "" {
+		return r, fmt.Errorf("provisioning.tftp_root: required")
+	}
+	if p.ImagesDir == "" {
+		return r, fmt.Errorf("provisioning.images_dir: required")
+	}
+	for field, v := range map[string]string{"deploy_kernel": p.DeployKernel, "deploy_ramdisk": p.DeployRamdisk} {
+		if v != "" && !fs.ValidPath(v) {
+			return r, fmt.Errorf("provisioning.%s: %q is not a relative name under images_dir", field, v)
+		}
+	}
+	return r, nil
+}

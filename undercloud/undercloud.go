@@ -130,6 +130,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	var nb *netboot
+	if prov, err := cfg.Provisioning.parse(); err != nil {
+		ln.Close()
+		return err
+	} else if prov.Interface != "" {
+		nb, err = newNetboot(prov, store.New(cli, cfg.Etcd.Prefix), nodes, apiURLFor(ln.Addr().String(), prov.addr.Addr()), reg, log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -151,8 +162,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 	case <-condReady:
 	case <-gctx.Done():
 		ln.Close()
+		if nb != nil {
+			nb.close()
+		}
 		stopCond()
 		return g.Wait()
+	}
+	if nb != nil {
+		nb.run(gctx, g)
+		log.Info("network boot serving", "interface", cfg.Provisioning.Interface, "address", cfg.Provisioning.Address)
 	}
 	g.Go(func() error {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
