@@ -35,7 +35,7 @@ func (c *slogCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.Che
 
 // shutdownNoise are errors etcd logs while its own listeners close: they
 // say nothing is wrong.
-var shutdownNoise = []string{"use of closed network connection", "http: Server closed"}
+var shutdownNoise = []string{"use of closed network connection", "http: Server closed", "mux: server closed"}
 
 func (c *slogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 	attrs := append(append([]slog.Attr{}, c.attrs...), toAttrs(fields)...)
