@@ -27,7 +27,7 @@ demo: deps build
 
 ## bench: benchmarks (numbers go in the closing notes)
 bench: deps build
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m $(PKGS)
+	$(GO) test -p 1 -run '^$$' -bench . -benchtime 1x -timeout 60m $(PKGS)
 
 ## lint: gofmt and go vet
 lint:

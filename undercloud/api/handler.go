@@ -58,7 +58,9 @@ func (s *server) adapt(h handlerFunc) http.Handler {
 // server's fault.
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, msg := httpStatus(err)
-	if status >= 500 {
+	// A full worker pool (503) is back-pressure the client retries, not a
+	// fault: the request line below records it.
+	if status >= 500 && status != http.StatusServiceUnavailable {
 		s.log.LogAttrs(r.Context(), slog.LevelError, "request failed",
 			slog.String("request_id", requestID(r.Context())), slog.String("error", err.Error()))
 	}
