@@ -83,9 +83,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(newZapLogger(cfg.Logger))
 	}
 	// Keep the store compact: a provisioning system rewrites the same
-	// records many times, so old revisions are compacted hourly.
+	// records many times, so revisions older than five minutes are
+	// compacted away (watchers that fall further behind resync by listing).
 	ec.AutoCompactionMode = "periodic"
-	ec.AutoCompactionRetention = "1h"
+	ec.AutoCompactionRetention = "5m"
 
 	e, err := embed.StartEtcd(ec)
 	if err != nil {
