@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,8 +47,13 @@ func (d *daemon) startUndercloud() error {
 		return err
 	}
 	conf := filepath.Join(d.dir, "undercloud.yaml")
-	body := fmt.Sprintf("conductor:\n  name: lab-%s\n  power_sync_interval: %s\nlog_format: text\n",
-		d.cfg.Name, time.Duration(d.cfg.Undercloud.PowerSyncInterval))
+	// The undercloud serves network boot on its ctlplane interface (the
+	// process runs in its namespace, so no netns is named).
+	ctl, _ := networkByName(NetCtlplane)
+	body := fmt.Sprintf("conductor:\n  name: lab-%s\n  power_sync_interval: %s\nlog_format: text\n"+
+		"provisioning:\n  interface: %s\n  address: %s\n",
+		d.cfg.Name, time.Duration(d.cfg.Undercloud.PowerSyncInterval),
+		NetCtlplane, netip.PrefixFrom(ctl.Undercloud, ctl.Subnet.Bits()))
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		return err
 	}

@@ -163,12 +163,13 @@ pid=$("$BIN/strata" lab status -f json | python3 -c 'import json,sys; print(next
 [ -n "$pid" ] && echo "    qemu pid $pid: $(tr '\0' ' ' </proc/$pid/cmdline | grep -o -- '-boot [^ ]*')"
 done_step
 
-step "node-0's serial console: its firmware network-boots (nothing answers DHCP yet)"
-for _ in $(seq 1 100); do
-  "$BIN/strata" lab console node-0 2>/dev/null | grep -q -i "ipxe" && break
+step "node-0's serial console: its firmware gets DHCP from the undercloud and chains its iPXE script"
+for _ in $(seq 1 300); do
+  "$BIN/strata" lab console node-0 2>/dev/null | grep -a -q "boot.ipxe\|\.ipxe" && break
   sleep 0.3
 done
-"$BIN/strata" lab console node-0 | tr -d '\r' | grep -a -i -m 3 "ipxe\|net0" || true
+sleep 2
+"$BIN/strata" lab console node-0 | tr -d '\r' | grep -a -i "ipxe\|net0\|http\|dhcp\|tftp\|undionly\|manageable\|exit" | head -12 || true
 done_step
 
 step "openstack baremetal node power off node-0; power on node-1 (Redfish) and off"
