@@ -12,10 +12,11 @@ all: build
 deps:
 	@./scripts/deps.sh
 
-## build: build every binary into ./bin
+## build: build every binary into ./bin (static: strata-agent runs as a
+## ramdisk's /init, with no C library beside it)
 build:
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./cmd/...
 
 ## test: everything CI runs (unit, integration with real clients, end-to-end)
 test: deps build lint

@@ -18,7 +18,10 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# The Debian kernel for the deploy ramdisk and the lab's guests.
+fetch_kernel() { "$(dirname "$0")/kernel.sh" >/dev/null; }
 if [ ${#missing[@]} -eq 0 ]; then
+  fetch_kernel
   exit 0
 fi
 echo "deps: installing ${missing[*]}"
@@ -38,3 +41,4 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
   trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
 fi
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"
+fetch_kernel
