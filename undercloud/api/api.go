@@ -21,6 +21,7 @@
 //	GET  /v1/nodes/{node}/history[/detail|/{event}]   (1.78)
 //	GET  /v1/nodes/{node}/ports[/detail]
 //	GET  /v1/ports[/detail], POST /v1/ports, GET|PATCH|DELETE /v1/ports/{port}
+//	GET  /v1/lookup, POST /v1/heartbeat/{node}    the deploy agent's calls (agent token, see agent.go)
 package api
 
 import (
@@ -33,6 +34,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stratacloud/strata/inventory"
+	"github.com/stratacloud/strata/undercloud/conductor"
 	"github.com/stratacloud/strata/undercloud/nodestore"
 )
 
@@ -88,6 +90,10 @@ type Conductor interface {
 	BootDevice(ctx context.Context, ident string) (device string, persistent bool, err error)
 	SupportedBootDevices(ctx context.Context, ident string) ([]string, error)
 	Validate(ctx context.Context, ident string) (map[string]ValidateResult, error)
+	// AgentLookup finds the node an agent runs on and issues its token.
+	AgentLookup(ctx context.Context, macs []string, node string) (*inventory.Node, string, error)
+	// AgentHeartbeat checks an agent's token and returns its node.
+	AgentHeartbeat(ctx context.Context, node, token string, hb conductor.Heartbeat) (*inventory.Node, error)
 }
 
 // Config configures the API handler.
@@ -183,6 +189,9 @@ func (s *server) routes() {
 	handle("GET /v1/nodes/{node}/history/{event}", s.getHistoryEvent)
 	handle("GET /v1/nodes/{node}/ports", s.listNodePorts)
 	handle("GET /v1/nodes/{node}/ports/detail", s.listNodePortsDetail)
+
+	handle("GET /v1/lookup", s.agentLookup)
+	handle("POST /v1/heartbeat/{node}", s.agentHeartbeat)
 
 	handle("GET /v1/ports", s.listPorts)
 	handle("GET /v1/ports/detail", s.listPortsDetail)

@@ -26,6 +26,7 @@ import (
 	"github.com/stratacloud/strata/internal/store"
 	"github.com/stratacloud/strata/inventory"
 	"github.com/stratacloud/strata/undercloud/api"
+	"github.com/stratacloud/strata/undercloud/conductor"
 	"github.com/stratacloud/strata/undercloud/nodestore"
 )
 
@@ -46,7 +47,7 @@ func newServer(t *testing.T, opts ...func(*api.Config)) *testServer {
 	st := nodestore.New(store.New(etcdtest.Run(t), "/strata/undercloud/"))
 	ts := &testServer{
 		store: st,
-		cond:  &fakeConductor{nodes: st},
+		cond:  &fakeConductor{nodes: st, agent: conductor.New(conductor.Config{Name: "test"}, st)},
 		reg:   prometheus.NewRegistry(),
 		logs:  &syncBuffer{},
 	}
@@ -295,6 +296,9 @@ func (ts *testServer) inState(t *testing.T, id, state string) {
 // "clean" of a deletion) until it rests in a stable state.
 type fakeConductor struct {
 	nodes *nodestore.Store
+	// agent answers the deploy agent's calls: they only read and write
+	// the store, so the real conductor serves them without running.
+	agent *conductor.Conductor
 
 	mu       sync.Mutex
 	err      error // returned by every call while set
@@ -512,4 +516,12 @@ func golden(t *testing.T, name string, body []byte) {
 	if diff := cmp.Diff(w, g); diff != "" {
 		t.Errorf("%s mismatch (-want +got):\n%s", path, diff)
 	}
+}
+
+func (c *fakeConductor) AgentLookup(ctx context.Context, macs []string, node string) (*inventory.Node, string, error) {
+	return c.agent.AgentLookup(ctx, macs, node)
+}
+
+func (c *fakeConductor) AgentHeartbeat(ctx context.Context, node, token string, hb conductor.Heartbeat) (*inventory.Node, error) {
+	return c.agent.AgentHeartbeat(ctx, node, token, hb)
 }

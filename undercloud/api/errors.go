@@ -13,6 +13,7 @@ import (
 
 	"github.com/stratacloud/strata/internal/store"
 	"github.com/stratacloud/strata/inventory"
+	"github.com/stratacloud/strata/undercloud/conductor"
 	"github.com/stratacloud/strata/undercloud/nodestore"
 )
 
@@ -93,6 +94,9 @@ var errorRules = []errorRule{
 	}},
 	{is(ErrUnauthorized), http.StatusUnauthorized, func(err error) string {
 		return sentence(domainText(err, ErrUnauthorized))
+	}},
+	{is(conductor.ErrAgentToken), http.StatusUnauthorized, func(err error) string {
+		return sentence(strings.TrimSuffix(err.Error(), ": "+conductor.ErrAgentToken.Error()) + ": invalid agent token (missing, wrong, or from an earlier boot)")
 	}},
 	{is(ErrForbidden), http.StatusForbidden, func(err error) string {
 		return sentence(domainText(err, ErrForbidden))

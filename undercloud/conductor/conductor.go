@@ -59,6 +59,13 @@ type Config struct {
 	PowerSyncWorkers int
 	// PowerSyncTimeout bounds one node's read. Default 30s.
 	PowerSyncTimeout time.Duration
+	// InspectWaitTimeout, CleanCallbackTimeout and DeployCallbackTimeout
+	// bound how long a node waits for its agent in inspect wait, clean
+	// wait and wait call-back (also rescue and service wait). Default 30m
+	// each, as Ironic's.
+	InspectWaitTimeout    time.Duration
+	CleanCallbackTimeout  time.Duration
+	DeployCallbackTimeout time.Duration
 	// Drivers maps hardware type names to drivers. Default: fake-hardware,
 	// and ipmi and redfish through their BMCs.
 	Drivers map[string]Driver
@@ -92,6 +99,11 @@ func (c *Config) setDefaults() {
 	}
 	if c.PowerSyncInterval == 0 {
 		c.PowerSyncInterval = 60 * time.Second
+	}
+	for _, d := range []*time.Duration{&c.InspectWaitTimeout, &c.CleanCallbackTimeout, &c.DeployCallbackTimeout} {
+		if *d <= 0 {
+			*d = 30 * time.Minute
+		}
 	}
 	if c.PowerSyncWorkers <= 0 {
 		c.PowerSyncWorkers = 8
@@ -219,6 +231,7 @@ loop:
 			keep = c.keepAlive(ctx)
 		case <-tick.C:
 			c.takeover(ctx)
+			c.expireWaits(ctx)
 		case <-syncTick:
 			// One sync at a time: a slow round is not stacked on.
 			select {

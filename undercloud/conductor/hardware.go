@@ -11,9 +11,9 @@ import (
 	"github.com/stratacloud/strata/undercloud/bmc"
 )
 
-// ErrAgentRequired is returned for the provisioning phases that need the
-// deploy ramdisk's agent on the node, which this undercloud can not boot yet.
-var ErrAgentRequired = errors.New("this phase needs the deploy ramdisk agent, which is not available yet")
+// ErrAgentRequired is returned for the provisioning phases whose agent
+// steps are not written yet (cleaning and deploying).
+var ErrAgentRequired = errors.New("this phase needs deploy ramdisk agent steps that are not available yet")
 
 // Hardware is the ipmi or redfish hardware type: power and boot devices
 // through the node's BMC, by way of a shared bmc.Pool.
@@ -43,9 +43,9 @@ func (h *Hardware) Validate(n *inventory.Node) map[string]error {
 	out := map[string]error{}
 	for _, i := range interfaces {
 		switch i {
-		case "power", "management":
+		case "power", "management", "inspect", "boot":
 			out[i] = err
-		case "deploy", "inspect", "boot":
+		case "deploy":
 			out[i] = ErrAgentRequired
 		case "console", "raid", "rescue":
 			out[i] = errors.New("not supported")
@@ -150,10 +150,17 @@ func (h *Hardware) BootDevices() []string {
 	return []string{BootPXE, BootDisk, BootCDROM, BootBIOS, BootSafe}
 }
 
-// Phase powers the node off for a tear down and checks the BMC for an
-// adoption; the other phases need the agent.
+// Phase boots the deploy ramdisk for an inspection (which goes on when
+// its agent calls back), powers the node off for a tear down and checks
+// the BMC for an adoption; the other phases need agent steps that are not
+// written yet.
 func (h *Hardware) Phase(ctx context.Context, n *inventory.Node, p Phase) error {
 	switch p {
+	case PhaseInspect:
+		if err := h.bootRamdisk(ctx, n); err != nil {
+			return err
+		}
+		return ErrWaitAgent
 	case PhaseTearDown:
 		_, err := h.SetPower(ctx, n, inventory.PowerOff)
 		return err
@@ -162,4 +169,24 @@ func (h *Hardware) Phase(ctx context.Context, n *inventory.Node, p Phase) error 
 	default:
 		return fmt.Errorf("%s of node %s: %w", p, n.UUID, ErrAgentRequired)
 	}
+}
+
+// bootRamdisk network-boots the node once: boot device PXE for the next
+// boot, then power on, or a reboot when it is on already.
+func (h *Hardware) bootRamdisk(ctx context.Context, n *inventory.Node) error {
+	if err := h.SetBootDevice(ctx, n, BootPXE, false); err != nil {
+		return fmt.Errorf("set boot device pxe: %w", err)
+	}
+	state, err := h.PowerState(ctx, n)
+	if err != nil {
+		return err
+	}
+	target := inventory.PowerOn
+	if state == inventory.PowerOn {
+		target = inventory.Rebooting
+	}
+	if _, err := h.SetPower(ctx, n, target); err != nil {
+		return fmt.Errorf("%s: %w", target, err)
+	}
+	return nil
 }

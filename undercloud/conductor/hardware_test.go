@@ -120,7 +120,7 @@ func TestHardwareValidate(t *testing.T) {
 			if diff := cmp.Diff(want, keys); diff != "" {
 				t.Errorf("interfaces (-want +got):\n%s", diff)
 			}
-			for _, i := range []string{"power", "management"} {
+			for _, i := range []string{"power", "management", "inspect", "boot"} {
 				err := got[i]
 				if tc.wantField == "" {
 					if err != nil {
@@ -133,7 +133,7 @@ func TestHardwareValidate(t *testing.T) {
 					t.Errorf("%s: %v, want an invalid input error naming %s", i, err, tc.wantField)
 				}
 			}
-			for _, i := range []string{"deploy", "inspect", "boot"} {
+			for _, i := range []string{"deploy"} {
 				if !errors.Is(got[i], conductor.ErrAgentRequired) {
 					t.Errorf("%s: %v, want ErrAgentRequired", i, got[i])
 				}
@@ -369,7 +369,7 @@ func TestHardwarePhases(t *testing.T) {
 			t.Errorf("%s with a wrong password: %v", p, err)
 		}
 	}
-	for _, p := range []conductor.Phase{conductor.PhaseInspect, conductor.PhaseClean, conductor.PhaseDeploy, conductor.PhaseRescue, conductor.PhaseUnrescue, conductor.PhaseService} {
+	for _, p := range []conductor.Phase{conductor.PhaseClean, conductor.PhaseDeploy, conductor.PhaseRescue, conductor.PhaseUnrescue, conductor.PhaseService} {
 		err := h.Phase(ctx, n, p)
 		if !errors.Is(err, conductor.ErrAgentRequired) || !strings.Contains(err.Error(), n.UUID) {
 			t.Errorf("%s: %v, want ErrAgentRequired naming the node", p, err)
@@ -377,5 +377,18 @@ func TestHardwarePhases(t *testing.T) {
 	}
 	if got := fmt.Sprint(sim.Boots()); got != "[disk]" {
 		t.Errorf("the machine booted %s, want once, from its disk, before the tear down", got)
+	}
+	// Inspection boots the ramdisk: PXE once, from off or by a reboot,
+	// and then waits for the agent.
+	for range 2 {
+		if err := h.Phase(ctx, n, conductor.PhaseInspect); !errors.Is(err, conductor.ErrWaitAgent) {
+			t.Errorf("inspect: %v, want ErrWaitAgent", err)
+		}
+		if !poweredOn(t, sim) {
+			t.Error("inspect left the machine off")
+		}
+	}
+	if got := fmt.Sprint(sim.Boots()); got != "[disk pxe pxe]" {
+		t.Errorf("the machine booted %s, want from PXE twice after its disk", got)
 	}
 }

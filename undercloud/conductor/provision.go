@@ -44,7 +44,11 @@ type step func(ctx context.Context, d Driver, n *inventory.Node) (inventory.Even
 
 func phaseStep(p Phase) step {
 	return func(ctx context.Context, d Driver, n *inventory.Node) (inventory.Event, error) {
-		if err := d.Phase(ctx, n, p); err != nil {
+		err := d.Phase(ctx, n, p)
+		if errors.Is(err, ErrWaitAgent) {
+			return inventory.EventWait, nil
+		}
+		if err != nil {
 			return inventory.EventFail, fmt.Errorf("%s failed: %w", p, err)
 		}
 		return inventory.EventDone, nil
@@ -247,6 +251,10 @@ func (c *Conductor) move(n *inventory.Node, tx *nodestore.Tx, ev inventory.Event
 	}
 	n.ProvisionState = to
 	n.TargetProvisionState = inventory.Target(to)
+	if bootsRamdisk[to] || !agentStates[to] {
+		// The agent of an earlier boot has no business with this one.
+		delete(n.DriverInternalInfo, AgentTokenHashKey)
+	}
 	n.ProvisionUpdatedAt = &now
 	severity, text := "INFO", fmt.Sprintf("%s: %s -> %s", ev, from, to)
 	if cause != nil {
@@ -313,7 +321,8 @@ func (c *Conductor) work(ctx context.Context, id string, lockRev int64) {
 				n.LastError = oneLine(cause.Error())
 			}
 			switch {
-			case n.ProvisionState == inventory.StateActive && ev == inventory.EventDone:
+			case n.ProvisionState == inventory.StateActive && ev == inventory.EventDone,
+				ev == inventory.EventWait && agentStates[n.ProvisionState]:
 				n.PowerState = inventory.PowerOn
 			case n.ProvisionState == inventory.StateCleaning && ev == inventory.EventClean:
 				n.PowerState = inventory.PowerOff

@@ -1,0 +1,85 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/stratacloud/strata/inventory"
+	"github.com/stratacloud/strata/undercloud/conductor"
+)
+
+// The deploy ramdisk's agent calls these without a user's credential: it
+// proves who it is with the agent token its lookup returned (see package
+// conductor for the protocol).
+//
+//	GET  /v1/lookup?addresses=MAC[,MAC…][&node_uuid=UUID]   the node and a one-time token
+//	POST /v1/heartbeat/{node}                               {"agent_token", "agent_version", "agent_status"}
+//	POST /v1/continue_inspection?node_uuid=UUID              {"agent_token", "inventory"}
+
+// heartbeatTimeout is the heartbeat period the lookup tells the agent to
+// keep under, in seconds.
+const heartbeatTimeout = 30
+
+// agentNode is the node as the agent sees it.
+type agentNode struct {
+	UUID           string         `json:"uuid"`
+	Name           string         `json:"name,omitempty"`
+	ProvisionState string         `json:"provision_state"`
+	Properties     map[string]any `json:"properties"`
+	InstanceInfo   map[string]any `json:"instance_info"`
+}
+
+func toAgentNode(n *inventory.Node) agentNode {
+	return agentNode{UUID: n.UUID, Name: n.Name, ProvisionState: n.ProvisionState, Properties: n.Properties, InstanceInfo: n.InstanceInfo}
+}
+
+func (s *server) agentLookup(r *http.Request) (any, error) {
+	q := r.URL.Query()
+	var macs []string
+	for _, v := range q["addresses"] {
+		for a := range strings.SplitSeq(v, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				macs = append(macs, a)
+			}
+		}
+	}
+	n, token, err := s.conductor.AgentLookup(r.Context(), macs, q.Get("node_uuid"))
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{
+		"node": toAgentNode(n),
+		"config": map[string]any{
+			"heartbeat_timeout":    heartbeatTimeout,
+			"agent_token":          token,
+			"agent_token_required": true,
+		},
+	}, nil
+}
+
+func (s *server) agentHeartbeat(r *http.Request) (any, error) {
+	body, err := readObject(r, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := body.allow("agent_token", "agent_version", "agent_status", "agent_status_message", "callback_url", "agent_verify_ca"); err != nil {
+		return nil, err
+	}
+	var hb conductor.Heartbeat
+	token, err := body.str("agent_token")
+	if err != nil {
+		return nil, err
+	}
+	if hb.AgentVersion, err = body.str("agent_version"); err != nil {
+		return nil, err
+	}
+	if hb.Status, err = body.str("agent_status"); err != nil {
+		return nil, err
+	}
+	ident := r.PathValue("node")
+	n, err := s.conductor.AgentHeartbeat(r.Context(), ident, token, hb)
+	if err != nil {
+		return nil, nodeErr(ident, err)
+	}
+	return &response{status: http.StatusAccepted, body: map[string]any{"node": toAgentNode(n)}}, nil
+}
