@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 
@@ -82,4 +83,25 @@ func (s *server) agentHeartbeat(r *http.Request) (any, error) {
 		return nil, nodeErr(ident, err)
 	}
 	return &response{status: http.StatusAccepted, body: map[string]any{"node": toAgentNode(n)}}, nil
+}
+
+// nodeInventory is GET /v1/nodes/{node}/inventory (API 1.81): the
+// inventory the node's agent sent, as it sent it.
+func (s *server) nodeInventory(r *http.Request) (any, error) {
+	if !versionOf(r).atLeast(v81NodeInventory) {
+		return nil, errNotFound
+	}
+	n, err := s.lookupNode(r)
+	if err != nil {
+		return nil, err
+	}
+	inv, err := s.nodes.Inventory(r.Context(), n.UUID)
+	if err != nil {
+		return nil, nodeErr(n.UUID, err)
+	}
+	plugin := inv.PluginData
+	if len(plugin) == 0 {
+		plugin = json.RawMessage(`{}`)
+	}
+	return map[string]any{"inventory": inv.Inventory, "plugin_data": plugin}, nil
 }

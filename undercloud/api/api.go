@@ -19,6 +19,7 @@
 //	PUT|DELETE /v1/nodes/{node}/maintenance
 //	GET  /v1/nodes/{node}/validate
 //	GET  /v1/nodes/{node}/history[/detail|/{event}]   (1.78)
+//	GET  /v1/nodes/{node}/inventory               what inspection found (1.81)
 //	GET  /v1/nodes/{node}/ports[/detail]
 //	GET  /v1/ports[/detail], POST /v1/ports, GET|PATCH|DELETE /v1/ports/{port}
 //	GET  /v1/lookup, POST /v1/heartbeat/{node}    the deploy agent's calls (agent token, see agent.go)
@@ -48,6 +49,8 @@ type NodeStore interface {
 	UpdateNode(ctx context.Context, id string, fn func(n *inventory.Node, tx *nodestore.Tx) error) (*inventory.Node, int64, error)
 	// DeleteNode removes a node and its ports if check accepts it.
 	DeleteNode(ctx context.Context, ident string, check func(*inventory.Node) error) error
+	// Inventory returns the hardware inventory inspection stored.
+	Inventory(ctx context.Context, node string) (*nodestore.StoredInventory, error)
 }
 
 // PortStore keeps ports.
@@ -187,6 +190,7 @@ func (s *server) routes() {
 	handle("GET /v1/nodes/{node}/validate", s.validateNode)
 	handle("GET /v1/nodes/{node}/history", s.listHistory)
 	handle("GET /v1/nodes/{node}/history/{event}", s.getHistoryEvent)
+	handle("GET /v1/nodes/{node}/inventory", s.nodeInventory)
 	handle("GET /v1/nodes/{node}/ports", s.listNodePorts)
 	handle("GET /v1/nodes/{node}/ports/detail", s.listNodePortsDetail)
 

@@ -59,6 +59,7 @@ const (
 	v70DisableRamdisk     = 70
 	v75BootMode           = 75
 	v78NodeHistory        = 78
+	v81NodeInventory      = 81
 	v92Runbooks           = 92
 	v94PortNodeIdent      = 94
 	v108ServiceRamdisk    = 108

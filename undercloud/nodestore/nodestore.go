@@ -11,6 +11,7 @@
 //	portset/<node uuid>           bumped by every port change of the node
 //	history/<node uuid>/<seq>     the node's history, in time order
 //	locks/<node uuid>             the reservation of a conductor, on its lease
+//	inventory/<node uuid>         the hardware inventory inspection stored
 package nodestore
 
 import (
@@ -31,14 +32,37 @@ import (
 
 // Key prefixes.
 const (
-	nodesPrefix   = "nodes/"
-	namesPrefix   = "names/"
-	portsPrefix   = "ports/"
-	macsPrefix    = "macs/"
-	portsetPrefix = "portset/"
-	historyPrefix = "history/"
-	locksPrefix   = "locks/"
+	nodesPrefix     = "nodes/"
+	namesPrefix     = "names/"
+	portsPrefix     = "ports/"
+	macsPrefix      = "macs/"
+	portsetPrefix   = "portset/"
+	historyPrefix   = "history/"
+	locksPrefix     = "locks/"
+	inventoryPrefix = "inventory/"
 )
+
+// InventoryKey is the key of a node's stored inventory.
+func InventoryKey(id string) string { return inventoryPrefix + id }
+
+// StoredInventory is a node's inventory as its agent sent it, with when.
+type StoredInventory struct {
+	Inventory  json.RawMessage `json:"inventory"`
+	PluginData json.RawMessage `json:"plugin_data,omitempty"`
+	CreatedAt  time.Time       `json:"created_at"`
+}
+
+// Inventory returns the inventory stored for the node with this uuid.
+func (st *Store) Inventory(ctx context.Context, node string) (*StoredInventory, error) {
+	inv, _, err := store.GetJSON[StoredInventory](ctx, st.s, InventoryKey(node))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("no inventory is stored for node %s: %w", node, inventory.ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &inv, nil
+}
 
 // NodeKey is the key of a node record.
 func NodeKey(id string) string { return nodesPrefix + id }
@@ -314,6 +338,7 @@ func (st *Store) DeleteNode(ctx context.Context, ident string, check func(*inven
 			store.Del(NodeKey(n.UUID)),
 			store.Del(portsetPrefix + n.UUID),
 			store.DelPrefix(historyPrefix + n.UUID + "/"),
+			store.Del(InventoryKey(n.UUID)),
 		}
 		if n.Name != "" {
 			ops = append(ops, store.Del(namesPrefix+n.Name))

@@ -1,0 +1,138 @@
+package conductor_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stratacloud/strata/inventory"
+	"github.com/stratacloud/strata/undercloud/conductor"
+)
+
+// ramdiskDriver is fake-hardware whose inspection boots the ramdisk: it
+// leaves the node waiting for its agent, as the ipmi and redfish drivers
+// do, and records the power changes.
+type ramdiskDriver struct {
+	conductor.Fake
+	mu    sync.Mutex
+	power []string
+}
+
+func (d *ramdiskDriver) Phase(ctx context.Context, n *inventory.Node, p conductor.Phase) error {
+	if p == conductor.PhaseInspect {
+		d.SetPower(ctx, n, inventory.PowerOn)
+		return conductor.ErrWaitAgent
+	}
+	return d.Fake.Phase(ctx, n, p)
+}
+
+func (d *ramdiskDriver) SetPower(ctx context.Context, n *inventory.Node, target string) (string, error) {
+	d.mu.Lock()
+	d.power = append(d.power, target)
+	d.mu.Unlock()
+	return d.Fake.SetPower(ctx, n, target)
+}
+
+func (d *ramdiskDriver) powered() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]string(nil), d.power...)
+}
+
+func TestInspectionWithAgent(t *testing.T) {
+	ctx := context.Background()
+	nodes, _ := newNodes(t)
+	d := &ramdiskDriver{}
+	c, _ := start(t, nodes, conductor.Config{Name: "c", Drivers: map[string]conductor.Driver{inventory.DriverFake: d}})
+	n, err := nodes.CreateNode(ctx, &inventory.Node{Driver: inventory.DriverFake, Properties: map[string]any{"capabilities": "profile:compute,boot_mode:bios"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nodes.CreatePort(ctx, &inventory.Port{NodeUUID: n.UUID, Address: "52:54:00:00:00:01"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, verb := range []string{"manage", "inspect"} {
+		if err := c.Provision(ctx, n.UUID, conductor.ProvisionRequest{Verb: verb}); err != nil {
+			t.Fatal(err)
+		}
+		if verb == "manage" {
+			waitState(t, nodes, n.UUID, inventory.StateManageable)
+		}
+	}
+	waitState(t, nodes, n.UUID, inventory.StateInspectWait)
+
+	got, token, err := c.AgentLookup(ctx, []string{"52:54:00:00:00:01"}, "")
+	if err != nil || got.UUID != n.UUID {
+		t.Fatalf("lookup: %v, %v", got, err)
+	}
+	in := conductor.Inspection{
+		Inventory:  json.RawMessage(`{"cpu":{"count":2}}`),
+		Properties: map[string]any{"cpus": 2, "memory_mb": 1536, "local_gb": 3, "cpu_arch": "x86_64"},
+		BootMode:   "uefi",
+		MACs:       []string{"52:54:00:00:00:01", "52:54:00:00:00:02"},
+		PXEMAC:     "52:54:00:00:00:01",
+		Summary:    "2 CPUs",
+	}
+	if _, err := c.ContinueInspection(ctx, n.UUID, "wrong", in); !errors.Is(err, conductor.ErrAgentToken) {
+		t.Errorf("wrong token: %v", err)
+	}
+	if _, err := c.ContinueInspection(ctx, n.UUID, token, in); err != nil {
+		t.Fatal(err)
+	}
+	done := waitState(t, nodes, n.UUID, inventory.StateManageable)
+	if done.Properties["cpus"] != float64(2) || done.Properties["cpu_arch"] != "x86_64" ||
+		done.Properties["capabilities"] != "profile:compute,boot_mode:uefi" || done.InspectionFinishedAt == nil {
+		t.Errorf("after inspection: %+v", done.Properties)
+	}
+	if _, ok := done.DriverInternalInfo[conductor.AgentTokenHashKey]; ok {
+		t.Error("the agent token survived the inspection")
+	}
+	inv, err := nodes.Inventory(ctx, n.UUID)
+	if err != nil || string(inv.Inventory) != `{"cpu":{"count":2}}` {
+		t.Errorf("stored inventory: %+v, %v", inv, err)
+	}
+	ports, _ := nodes.ListPorts(ctx, n.UUID)
+	if len(ports) != 2 {
+		t.Errorf("ports after inspection: %d, want the known one and the new one", len(ports))
+	}
+	// The token was for that boot only.
+	if _, err := c.ContinueInspection(ctx, n.UUID, token, in); !errors.Is(err, conductor.ErrAgentToken) {
+		t.Errorf("a second report: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.HasSuffix(strings.Join(d.powered(), ","), "power off") {
+		if time.Now().After(deadline) {
+			t.Fatalf("powered %v: want off after the inspection", d.powered())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestAgentWaitTimesOut(t *testing.T) {
+	ctx := context.Background()
+	nodes, _ := newNodes(t)
+	d := &ramdiskDriver{}
+	c, _ := start(t, nodes, conductor.Config{
+		Name: "c", Drivers: map[string]conductor.Driver{inventory.DriverFake: d},
+		InspectWaitTimeout: 300 * time.Millisecond, TakeoverInterval: 100 * time.Millisecond,
+	})
+	n, _ := nodes.CreateNode(ctx, &inventory.Node{Driver: inventory.DriverFake})
+	if err := c.Provision(ctx, n.UUID, conductor.ProvisionRequest{Verb: "manage"}); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, nodes, n.UUID, inventory.StateManageable)
+	if err := c.Provision(ctx, n.UUID, conductor.ProvisionRequest{Verb: "inspect"}); err != nil {
+		t.Fatal(err)
+	}
+	got := waitState(t, nodes, n.UUID, inventory.StateInspectFailed)
+	if !strings.Contains(got.LastError, "timeout reached while inspect wait") {
+		t.Errorf("last_error = %q", got.LastError)
+	}
+	if _, _, err := c.AgentLookup(ctx, nil, n.UUID); !errors.Is(err, inventory.ErrInvalidState) {
+		t.Errorf("lookup of a failed node: %v", err)
+	}
+}
