@@ -52,7 +52,11 @@ func TestAgentLookupAndHeartbeat(t *testing.T) {
 	ts.do(t, req{method: "GET", path: "/v1/lookup?node_uuid=" + id}).expect(t, http.StatusConflict, "already issued")
 
 	hb := "/v1/heartbeat/" + id
-	ts.do(t, req{method: "POST", path: hb, body: map[string]any{"agent_token": "0" + token[1:]}}).expect(t, http.StatusUnauthorized, "invalid agent token")
+	wrong := "0" + token[1:]
+	if token[0] == '0' {
+		wrong = "1" + token[1:]
+	}
+	ts.do(t, req{method: "POST", path: hb, body: map[string]any{"agent_token": wrong}}).expect(t, http.StatusUnauthorized, "invalid agent token")
 	ts.do(t, req{method: "POST", path: hb, body: map[string]any{}}).expect(t, http.StatusUnauthorized, "invalid agent token")
 	ts.do(t, req{method: "POST", path: hb, body: map[string]any{"agent_token": token, "colour": "blue"}}).expect(t, http.StatusBadRequest, "colour")
 	ts.do(t, req{method: "POST", path: hb, body: "{"}).expect(t, http.StatusBadRequest, "Malformed JSON")
