@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 
@@ -96,12 +97,62 @@ func (s *server) nodeInventory(r *http.Request) (any, error) {
 		return nil, err
 	}
 	inv, err := s.nodes.Inventory(r.Context(), n.UUID)
+	if errors.Is(err, inventory.ErrNotFound) {
+		return nil, errorf(http.StatusNotFound, "Node %s has no inventory: it has not been inspected.", n.UUID)
+	}
 	if err != nil {
-		return nil, nodeErr(n.UUID, err)
+		return nil, err
 	}
 	plugin := inv.PluginData
 	if len(plugin) == 0 {
 		plugin = json.RawMessage(`{}`)
 	}
 	return map[string]any{"inventory": inv.Inventory, "plugin_data": plugin}, nil
+}
+
+// continueInspection is POST /v1/continue_inspection?node_uuid=UUID: the
+// agent's inventory, with its token. Members of the body beside
+// agent_token and inventory are kept as the inspection's plugin data.
+func (s *server) continueInspection(r *http.Request) (any, error) {
+	b, err := readBody(r)
+	if err != nil {
+		return nil, err
+	}
+	var body map[string]json.RawMessage
+	if err := decodeJSON(b, &body); err != nil {
+		return nil, err
+	}
+	var token string
+	if raw, ok := body["agent_token"]; ok {
+		if err := json.Unmarshal(raw, &token); err != nil {
+			return nil, badRequest("Invalid value for agent_token: expected a string.")
+		}
+	}
+	raw, ok := body["inventory"]
+	if !ok || string(raw) == "null" {
+		return nil, badRequest("The inventory is missing from the request body.")
+	}
+	var hw inventory.Hardware
+	if err := decodeJSON(raw, &hw); err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) {
+			return nil, badRequest("Invalid inventory: %s", strings.TrimPrefix(ae.msg, "Malformed JSON in the request body"))
+		}
+		return nil, err
+	}
+	if err := hw.Validate(); err != nil {
+		return nil, err
+	}
+	delete(body, "agent_token")
+	delete(body, "inventory")
+	plugin, _ := json.Marshal(body)
+	ident := r.URL.Query().Get("node_uuid")
+	if ident == "" {
+		return nil, badRequest("node_uuid is required: the node the inventory is for.")
+	}
+	n, err := s.conductor.ContinueInspection(r.Context(), ident, token, conductor.Inspection{Hardware: hw, Inventory: raw, PluginData: plugin})
+	if err != nil {
+		return nil, nodeErr(ident, err)
+	}
+	return &response{status: http.StatusAccepted, body: map[string]any{"uuid": n.UUID}}, nil
 }

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"testing"
 
@@ -74,4 +75,82 @@ func TestAgentLookupAndHeartbeat(t *testing.T) {
 	// The node moves on: the agent of that boot has no business with it.
 	ts.inState(t, id, inventory.StateManageable)
 	ts.do(t, req{method: "POST", path: hb, body: map[string]any{"agent_token": token}}).expect(t, http.StatusConflict, "not waiting for an agent")
+}
+
+func TestContinueInspection(t *testing.T) {
+	ts := newServer(t)
+	n, err := ts.store.CreateNode(t.Context(), &inventory.Node{Driver: "fake-hardware", Name: "n0",
+		Properties: map[string]any{"root_device": map[string]any{"serial": "big"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := n.UUID
+	if _, err := ts.store.CreatePort(t.Context(), &inventory.Port{NodeUUID: id, Address: "52:54:00:aa:00:01"}); err != nil {
+		t.Fatal(err)
+	}
+	ts.inState(t, id, inventory.StateInspectWait)
+	r := ts.do(t, req{method: "GET", path: "/v1/lookup?addresses=52:54:00:aa:00:01"})
+	r.expect(t, http.StatusOK)
+	token := r.json(t)["config"].(map[string]any)["agent_token"].(string)
+
+	inv := map[string]any{
+		"cpu":    map[string]any{"count": 2, "architecture": "x86_64", "model_name": "QEMU TCG CPU", "frequency": "2400", "flags": []string{"lm"}},
+		"memory": map[string]any{"total": 1500 << 20, "physical_mb": 1536},
+		"disks": []map[string]any{
+			{"name": "/dev/vda", "size": 4 << 30, "serial": "small", "rotational": true},
+			{"name": "/dev/vdb", "size": 8 << 30, "serial": "big", "rotational": true},
+		},
+		"interfaces": []map[string]any{
+			{"name": "eth0", "mac_address": "52:54:00:aa:00:01", "has_carrier": true},
+			{"name": "eth1", "mac_address": "52:54:00:aa:00:02"},
+		},
+		"system_vendor": map[string]any{"manufacturer": "QEMU", "product_name": "Strata lab VM", "serial_number": "n0"},
+		"boot":          map[string]any{"current_boot_mode": "uefi", "pxe_interface": "52:54:00:aa:00:01"},
+		"hostname":      "localhost",
+	}
+	path := "/v1/continue_inspection?node_uuid=" + id
+	before := ts.snapshot(t)
+	for _, tc := range []struct {
+		body   any
+		status int
+		want   string
+	}{
+		{map[string]any{"agent_token": "nope", "inventory": inv}, 401, "invalid agent token"},
+		{map[string]any{"inventory": inv}, 401, "invalid agent token"},
+		{map[string]any{"agent_token": token}, 400, "inventory is missing"},
+		{map[string]any{"agent_token": 7, "inventory": inv}, 400, "agent_token"},
+		{map[string]any{"agent_token": token, "inventory": map[string]any{"cpu": map[string]any{"count": 0}}}, 400, "cpu.count"},
+		{map[string]any{"agent_token": token, "inventory": map[string]any{"cpu": "many"}}, 400, "Invalid inventory"},
+		{`{"agent_token": "` + token + `", "inventory": {`, 400, "Malformed JSON"},
+	} {
+		ts.do(t, req{method: "POST", path: path, body: tc.body}).expect(t, tc.status, tc.want)
+	}
+	ts.do(t, req{method: "POST", path: "/v1/continue_inspection", body: map[string]any{"agent_token": token, "inventory": inv}}).expect(t, 400, "node_uuid")
+	ts.unchanged(t, before)
+	ts.do(t, req{method: "GET", path: "/v1/nodes/" + id + "/inventory"}).expect(t, 404, "has no inventory")
+
+	ts.do(t, req{method: "POST", path: path, body: map[string]any{"agent_token": token, "inventory": inv, "root_disk": map[string]any{"name": "/dev/vdb"}}}).expect(t, http.StatusAccepted)
+	got := ts.node(t, id)
+	if got.ProvisionState != "manageable" || got.Properties["cpus"] != float64(2) || got.Properties["memory_mb"] != float64(1536) ||
+		got.Properties["local_gb"] != float64(8) || got.Properties["cpu_arch"] != "x86_64" || got.Properties["capabilities"] != "boot_mode:uefi" {
+		t.Errorf("after inspection: %s, %+v", got.ProvisionState, got.Properties)
+	}
+	ts.do(t, req{method: "GET", path: "/v1/nodes/" + id + "/inventory", version: "1.80"}).expect(t, 404)
+	r = ts.do(t, req{method: "GET", path: "/v1/nodes/n0/inventory"})
+	r.expect(t, http.StatusOK)
+	var stored struct {
+		Inventory  map[string]any `json:"inventory"`
+		PluginData map[string]any `json:"plugin_data"`
+	}
+	if err := json.Unmarshal(r.body, &stored); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := json.Marshal(inv)
+	have, _ := json.Marshal(stored.Inventory)
+	if string(want) != string(have) {
+		t.Errorf("stored inventory:\n%s\nwant what was sent:\n%s", have, want)
+	}
+	if stored.PluginData["root_disk"] == nil {
+		t.Errorf("plugin_data: %v, want the other members of the report", stored.PluginData)
+	}
 }

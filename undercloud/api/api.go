@@ -22,7 +22,8 @@
 //	GET  /v1/nodes/{node}/inventory               what inspection found (1.81)
 //	GET  /v1/nodes/{node}/ports[/detail]
 //	GET  /v1/ports[/detail], POST /v1/ports, GET|PATCH|DELETE /v1/ports/{port}
-//	GET  /v1/lookup, POST /v1/heartbeat/{node}    the deploy agent's calls (agent token, see agent.go)
+//	GET  /v1/lookup, POST /v1/heartbeat/{node}, POST /v1/continue_inspection
+//	                                              the deploy agent's calls (agent token, see agent.go)
 package api
 
 import (
@@ -97,6 +98,8 @@ type Conductor interface {
 	AgentLookup(ctx context.Context, macs []string, node string) (*inventory.Node, string, error)
 	// AgentHeartbeat checks an agent's token and returns its node.
 	AgentHeartbeat(ctx context.Context, node, token string, hb conductor.Heartbeat) (*inventory.Node, error)
+	// ContinueInspection records what the agent's inspection found.
+	ContinueInspection(ctx context.Context, node, token string, in conductor.Inspection) (*inventory.Node, error)
 }
 
 // Config configures the API handler.
@@ -196,6 +199,7 @@ func (s *server) routes() {
 
 	handle("GET /v1/lookup", s.agentLookup)
 	handle("POST /v1/heartbeat/{node}", s.agentHeartbeat)
+	handle("POST /v1/continue_inspection", s.continueInspection)
 
 	handle("GET /v1/ports", s.listPorts)
 	handle("GET /v1/ports/detail", s.listPortsDetail)

@@ -525,3 +525,7 @@ func (c *fakeConductor) AgentLookup(ctx context.Context, macs []string, node str
 func (c *fakeConductor) AgentHeartbeat(ctx context.Context, node, token string, hb conductor.Heartbeat) (*inventory.Node, error) {
 	return c.agent.AgentHeartbeat(ctx, node, token, hb)
 }
+
+func (c *fakeConductor) ContinueInspection(ctx context.Context, node, token string, in conductor.Inspection) (*inventory.Node, error) {
+	return c.agent.ContinueInspection(ctx, node, token, in)
+}

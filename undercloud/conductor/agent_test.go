@@ -69,14 +69,16 @@ func TestInspectionWithAgent(t *testing.T) {
 	if err != nil || got.UUID != n.UUID {
 		t.Fatalf("lookup: %v, %v", got, err)
 	}
-	in := conductor.Inspection{
-		Inventory:  json.RawMessage(`{"cpu":{"count":2}}`),
-		Properties: map[string]any{"cpus": 2, "memory_mb": 1536, "local_gb": 3, "cpu_arch": "x86_64"},
-		BootMode:   "uefi",
-		MACs:       []string{"52:54:00:00:00:01", "52:54:00:00:00:02"},
-		PXEMAC:     "52:54:00:00:00:01",
-		Summary:    "2 CPUs",
+	hw := inventory.Hardware{
+		CPU:    inventory.CPU{Count: 2, Architecture: "x86_64"},
+		Memory: inventory.Memory{Total: 1500 << 20, PhysicalMB: 1536},
+		Disks: []inventory.Disk{
+			{Name: "/dev/vda", Size: 8 << 30}, {Name: "/dev/vdb", Size: 4 << 30}, {Name: "/dev/vdc", Size: 1 << 30},
+		},
+		Interfaces: []inventory.Interface{{Name: "eth0", MACAddress: "52:54:00:00:00:01"}, {Name: "eth1", MACAddress: "52:54:00:00:00:02"}},
+		Boot:       inventory.Boot{CurrentBootMode: "uefi", PXEInterface: "52:54:00:00:00:01"},
 	}
+	in := conductor.Inspection{Hardware: hw, Inventory: json.RawMessage(`{"cpu":{"count":2}}`)}
 	if _, err := c.ContinueInspection(ctx, n.UUID, "wrong", in); !errors.Is(err, conductor.ErrAgentToken) {
 		t.Errorf("wrong token: %v", err)
 	}
@@ -85,6 +87,7 @@ func TestInspectionWithAgent(t *testing.T) {
 	}
 	done := waitState(t, nodes, n.UUID, inventory.StateManageable)
 	if done.Properties["cpus"] != float64(2) || done.Properties["cpu_arch"] != "x86_64" ||
+		done.Properties["memory_mb"] != float64(1536) || done.Properties["local_gb"] != float64(4) ||
 		done.Properties["capabilities"] != "profile:compute,boot_mode:uefi" || done.InspectionFinishedAt == nil {
 		t.Errorf("after inspection: %+v", done.Properties)
 	}
@@ -96,8 +99,8 @@ func TestInspectionWithAgent(t *testing.T) {
 		t.Errorf("stored inventory: %+v, %v", inv, err)
 	}
 	ports, _ := nodes.ListPorts(ctx, n.UUID)
-	if len(ports) != 2 {
-		t.Errorf("ports after inspection: %d, want the known one and the new one", len(ports))
+	if len(ports) != 2 || ports[1].Address != "52:54:00:00:00:02" || ports[1].PXEEnabled {
+		t.Errorf("ports after inspection: %+v, want the known one and eth1's, not for PXE", ports)
 	}
 	// The token was for that boot only.
 	if _, err := c.ContinueInspection(ctx, n.UUID, token, in); !errors.Is(err, conductor.ErrAgentToken) {

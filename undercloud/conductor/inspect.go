@@ -12,22 +12,13 @@ import (
 	"github.com/stratacloud/strata/undercloud/nodestore"
 )
 
-// Inspection is what an agent's inspection found, as the conductor
-// records it.
+// Inspection is what an agent's inspection found.
 type Inspection struct {
-	// Inventory is stored as the agent sent it.
-	Inventory json.RawMessage
-	// Properties are set on the node: cpus, memory_mb, local_gb, cpu_arch.
-	Properties map[string]any
-	// BootMode ("uefi" or "bios") becomes the boot_mode capability.
-	BootMode string
-	// MACs are the machine's NICs; each without a port gets one.
-	MACs []string
-	// PXEMAC is the NIC the machine booted from: its port is the one
-	// with pxe_enabled.
-	PXEMAC string
-	// Summary is a line for the node's history.
-	Summary string
+	// Hardware is the inventory, decoded and validated.
+	Hardware inventory.Hardware
+	// Inventory and PluginData are stored as the agent sent them.
+	Inventory  json.RawMessage
+	PluginData json.RawMessage
 }
 
 // ContinueInspection records an inspection's result: in one transaction
@@ -47,33 +38,41 @@ func (c *Conductor) ContinueInspection(ctx context.Context, node, token string, 
 		if n.ProvisionState != inventory.StateInspectWait {
 			return fmt.Errorf("node %s is %s, not inspect wait; send the inventory again shortly: %w", n.UUID, n.ProvisionState, inventory.ErrInvalidState)
 		}
+		hints, _ := n.Properties["root_device"].(map[string]any)
+		props, err := in.Hardware.Properties(hints)
+		if err != nil {
+			return fmt.Errorf("node %s: properties.root_device: %w", n.UUID, err)
+		}
 		tx.Conds = append(tx.Conds, store.Absent(nodestore.LockKey(n.UUID)))
 		now := c.nodes.Now()
+		plugin := in.PluginData
+		if len(plugin) == 0 {
+			plugin = json.RawMessage(`{}`)
+		}
 		tx.Ops = append(tx.Ops, store.PutJSON(nodestore.InventoryKey(n.UUID), nodestore.StoredInventory{
-			Inventory: in.Inventory, PluginData: json.RawMessage(`{}`), CreatedAt: now,
+			Inventory: in.Inventory, PluginData: plugin, CreatedAt: now,
 		}))
-		for k, v := range in.Properties {
+		for k, v := range props {
 			n.Properties[k] = v
 		}
-		if in.BootMode != "" {
+		for k, v := range in.Hardware.Capabilities() {
 			caps, _ := n.Properties["capabilities"].(string)
-			n.Properties["capabilities"] = setCapability(caps, "boot_mode", in.BootMode)
+			n.Properties["capabilities"] = setCapability(caps, k, v)
 		}
 		n.InspectionFinishedAt = &now
 		delete(n.DriverInternalInfo, AgentTokenHashKey)
 		c.move(n, tx, inventory.EventDone, inventory.StateManageable, "", nil)
-		if in.Summary != "" {
-			tx.Record(c.nodes.NewHistory("inspection", "INFO", "inventory received: "+in.Summary))
-		}
+		tx.Record(c.nodes.NewHistory("inspection", "INFO", "inventory received: "+in.Hardware.Summary()))
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	c.m.transitions.WithLabelValues(string(inventory.EventDone), inventory.StateManageable).Inc()
-	c.log.Info("inspection finished", "node", id, "summary", in.Summary)
-	for _, mac := range in.MACs {
-		p := &inventory.Port{NodeUUID: id, Address: mac, PXEEnabled: strings.EqualFold(mac, in.PXEMAC)}
+	c.log.Info("inspection finished", "node", id, "summary", in.Hardware.Summary())
+	for _, nic := range in.Hardware.Interfaces {
+		mac := nic.MACAddress
+		p := &inventory.Port{NodeUUID: id, Address: mac, PXEEnabled: strings.EqualFold(mac, in.Hardware.Boot.PXEInterface)}
 		if _, err := c.nodes.CreatePort(ctx, p); err != nil && !errors.Is(err, inventory.ErrDuplicate) {
 			c.log.Warn("inspection: create port", "node", id, "mac", mac, "err", err)
 		}
