@@ -2,9 +2,12 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"time"
 )
@@ -54,6 +57,72 @@ func run(ctx context.Context, root string, out io.Writer, log *slog.Logger) erro
 		return err
 	}
 	fmt.Fprintf(out, "strata-agent: %s (%s) is %s, leased from %s\n", nic.Name, nic.MAC, nic.Addr, nic.Server)
-	<-ctx.Done()
-	return ctx.Err()
+	return work(ctx, root, p, nic, newClient(p.API), out, log)
+}
+
+// Periods of the agent's calls.
+var (
+	lookupRetry       = 5 * time.Second
+	heartbeatInterval = 10 * time.Second
+)
+
+// work looks the node up and does what its state asks, heartbeating, until
+// the undercloud is done with this boot (it refuses the token, because the
+// node moved on) or ctx ends.
+func work(ctx context.Context, root string, p Params, nic BootNIC, c *client, out io.Writer, log *slog.Logger) error {
+	var n node
+	for attempt := 1; ; attempt++ {
+		var err error
+		n, err = c.lookup(ctx, []net.HardwareAddr{p.BootMAC}, p.Node)
+		if err == nil {
+			break
+		}
+		if attempt == 1 || attempt%12 == 0 {
+			fmt.Fprintf(out, "strata-agent: lookup failed (attempt %d), retrying: %v\n", attempt, err)
+		}
+		if err := sleep(ctx, lookupRetry); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(out, "strata-agent: node %s is %s\n", n.UUID, n.ProvisionState)
+	inspected := false
+	for {
+		switch n.ProvisionState {
+		case "inspecting", "inspect wait":
+			if !inspected {
+				inspected = true
+				if err := inspect(ctx, root, nic, c, out); err != nil {
+					fmt.Fprintf(out, "strata-agent: inspection failed: %v\n", err)
+				}
+			}
+		}
+		if err := sleep(ctx, heartbeatInterval); err != nil {
+			return err
+		}
+		next, err := c.heartbeat(ctx, "idle")
+		var ae *apiError
+		switch {
+		case errors.As(err, &ae) && ae.status != http.StatusServiceUnavailable && ae.status < 500:
+			fmt.Fprintf(out, "strata-agent: the undercloud is done with this boot: %s\n", ae.msg)
+			return nil
+		case err != nil:
+			log.Warn("heartbeat failed", "err", err)
+			continue
+		}
+		if next.ProvisionState != n.ProvisionState {
+			fmt.Fprintf(out, "strata-agent: node %s is %s\n", next.UUID, next.ProvisionState)
+		}
+		n = next
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

@@ -89,6 +89,13 @@ type UndercloudConfig struct {
 	// Binary is the undercloud daemon. Default: "undercloud" in the
 	// directory of the running strata, else on PATH.
 	Binary string `json:"binary,omitempty"`
+	// Agent is strata-agent, the deploy ramdisk's /init, built into the
+	// ramdisk at lab up. Default: "strata-agent" beside the undercloud
+	// binary, else on PATH.
+	Agent string `json:"agent,omitempty"`
+	// KernelCache holds the Debian kernel `make deps` unpacked, for the
+	// deploy ramdisk. Default /var/cache/strata/kernel.
+	KernelCache string `json:"kernel_cache,omitempty"`
 	// APIPort is the port on 127.0.0.1 where the host reaches the
 	// undercloud's API. Default 0: a free port.
 	APIPort int `json:"api_port,omitempty"`

@@ -150,6 +150,11 @@ func (d *daemon) makeVMs(accel string) error {
 			Start:     func(c *exec.Cmd) error { return netlab.Start(fabricNS(d.prefix), c) },
 			Logger:    d.log,
 		}
+		if n.Firmware == "uefi" {
+			// A UEFI server's firmware network-boots with its own PXE
+			// stack: DHCP, then the iPXE loader over TFTP.
+			c.NICROM = vm.NoROM
+		}
 		ns := NodeState{
 			Name: n.Name, Index: i, BMC: n.BMC, BMCAddr: NodeBMCAddr(i).String(),
 			Networks: n.NICs, Firmware: n.Firmware, Dir: dir, Console: filepath.Join(dir, "console.log"),

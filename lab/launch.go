@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/stratacloud/strata/images"
 	"github.com/stratacloud/strata/lab/netlab"
 )
 
@@ -85,11 +86,19 @@ func Launch(ctx context.Context, cfg Config, dir string, daemon *exec.Cmd) (Stat
 		return State{}, fmt.Errorf("qemu: %w (install Debian's qemu-system-x86: make deps)", err)
 	}
 	cfg.QEMU = qemu
-	uc, err := findUndercloud(cfg.Undercloud.Binary, daemon.Path)
+	uc, err := findBinary("undercloud", "undercloud.binary", cfg.Undercloud.Binary, daemon.Path)
 	if err != nil {
 		return State{}, err
 	}
 	cfg.Undercloud.Binary = uc
+	agent, err := findBinary("strata-agent", "undercloud.agent", cfg.Undercloud.Agent, uc)
+	if err != nil {
+		return State{}, err
+	}
+	cfg.Undercloud.Agent = agent
+	if _, err := images.FindKernel(cfg.Undercloud.KernelCache); err != nil {
+		return State{}, fmt.Errorf("undercloud.kernel_cache: %w", err)
+	}
 
 	if s, err := LoadState(dir); err == nil {
 		if s.Daemon.Alive() {
@@ -147,26 +156,25 @@ func Launch(ctx context.Context, cfg Config, dir string, daemon *exec.Cmd) (Stat
 	}
 }
 
-// findUndercloud finds the undercloud binary: the configured one, or
-// "undercloud" beside the strata binary (as make build puts them), or on
-// PATH.
-func findUndercloud(configured, strata string) (string, error) {
+// findBinary finds one of Strata's binaries: the configured one, or the
+// one beside another binary (as make build puts them), or on PATH.
+func findBinary(name, field, configured, beside string) (string, error) {
 	if configured != "" {
 		p, err := exec.LookPath(configured)
 		if err != nil {
-			return "", fmt.Errorf("undercloud.binary: %w", err)
+			return "", fmt.Errorf("%s: %w", field, err)
 		}
 		return filepath.Abs(p)
 	}
-	if strata != "" {
-		p := filepath.Join(filepath.Dir(strata), "undercloud")
+	if beside != "" {
+		p := filepath.Join(filepath.Dir(beside), name)
 		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
 			return p, nil
 		}
 	}
-	p, err := exec.LookPath("undercloud")
+	p, err := exec.LookPath(name)
 	if err != nil {
-		return "", errors.New("the undercloud binary is not beside strata nor on PATH: build it (make build) or set undercloud.binary in lab.yaml")
+		return "", fmt.Errorf("the %s binary is not beside %s nor on PATH: build it (make build) or set %s in lab.yaml", name, filepath.Base(beside), field)
 	}
 	return filepath.Abs(p)
 }

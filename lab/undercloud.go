@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/stratacloud/strata/images"
 	"github.com/stratacloud/strata/lab/netlab"
 )
 
@@ -46,14 +47,26 @@ func (d *daemon) startUndercloud() error {
 	if err := os.WriteFile(htpasswd, []byte(d.cfg.Undercloud.Username+":"+string(hash)+"\n"), 0o600); err != nil {
 		return err
 	}
+	// The deploy ramdisk, built from the cached Debian kernel and the
+	// agent, is what the undercloud boots nodes into to work on them.
+	k, err := images.FindKernel(d.cfg.Undercloud.KernelCache)
+	if err != nil {
+		return err
+	}
+	kernel, ramdisk, err := images.InstallDeploy(filepath.Join(dir, "images"), k, d.cfg.Undercloud.Agent)
+	if err != nil {
+		return fmt.Errorf("deploy ramdisk: %w", err)
+	}
+	d.log.Info("deploy ramdisk built", "kernel", k.Release, "ramdisk_bytes", ramdisk.Size, "ramdisk_sha256", ramdisk.SHA256)
 	conf := filepath.Join(d.dir, "undercloud.yaml")
 	// The undercloud serves network boot on its ctlplane interface (the
 	// process runs in its namespace, so no netns is named).
 	ctl, _ := networkByName(NetCtlplane)
 	body := fmt.Sprintf("conductor:\n  name: lab-%s\n  power_sync_interval: %s\nlog_format: text\n"+
-		"provisioning:\n  interface: %s\n  address: %s\n",
+		"provisioning:\n  interface: %s\n  address: %s\n  images_dir: %s\n  deploy_kernel: %s\n  deploy_ramdisk: %s\n",
 		d.cfg.Name, time.Duration(d.cfg.Undercloud.PowerSyncInterval),
-		NetCtlplane, netip.PrefixFrom(ctl.Undercloud, ctl.Subnet.Bits()))
+		NetCtlplane, netip.PrefixFrom(ctl.Undercloud, ctl.Subnet.Bits()),
+		filepath.Join(dir, "images"), kernel.Name, ramdisk.Name)
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		return err
 	}

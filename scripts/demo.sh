@@ -6,8 +6,10 @@
 #     the real openstack CLI;
 #  2. a lab: qemu VMs behind virtual IPMI and Redfish BMCs in network
 #     namespaces, with the undercloud in a namespace of its own; the nodes
-#     are imported and managed (real BMC credential checks), powered on
-#     with boot device PXE and off again, through the BMCs only.
+#     are imported and managed (real BMC credential checks) and inspected:
+#     powered on through their BMCs, they network-boot from the
+#     undercloud (DHCP, TFTP for UEFI, HTTP) into the deploy ramdisk, whose
+#     agent reports their hardware.
 # Each step prints its time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -132,10 +134,15 @@ kill -TERM "$daemon_pid"; wait "$daemon_pid" 2>/dev/null || true
 daemon_pid=""
 unset OS_AUTH_TYPE OS_ENDPOINT
 
-step "strata lab up --nodes 2   (namespaces, bridges, 2 qemu VMs, IPMI and Redfish BMCs, an undercloud)"
+step "strata lab up   (namespaces, bridges, 2 qemu VMs: node-0 SeaBIOS behind IPMI, node-1 UEFI behind Redfish; an undercloud)"
 lab_up=1
 ns_before=$(ip netns list | awk '{print $1}' | sort)
-"$BIN/strata" lab up --nodes 2
+cat >"$work/lab.yaml" <<'YAML'
+nodes:
+  - {name: node-0, bmc: ipmi, firmware: bios, cpus: 1, memory_mb: 512}
+  - {name: node-1, bmc: redfish, firmware: uefi, cpus: 1, memory_mb: 512}
+YAML
+"$BIN/strata" lab up "$work/lab.yaml"
 eval "$("$BIN/strata" lab env)"
 done_step
 
@@ -151,32 +158,28 @@ step "strata node manage --all --wait   (the undercloud checks each BMC: ipmitoo
 "$BIN/strata" node manage --all --wait 300
 done_step
 
-step "openstack baremetal node boot device set node-0 pxe; power on   (through its IPMI BMC)"
-/usr/bin/openstack baremetal node boot device set node-0 pxe
-/usr/bin/openstack baremetal node power on node-0
-for _ in $(seq 1 600); do
-  [ "$("$BIN/strata" node show node-0 -f value -c power_state)" = "power on" ] && break
-  sleep 0.2
-done
-"$BIN/strata" node show node-0 -f value -c name -c power_state -c provision_state
-pid=$("$BIN/strata" lab status -f json | python3 -c 'import json,sys; print(next(n["pid"] for n in json.load(sys.stdin)["nodes"] if n["name"]=="node-0"))' 2>/dev/null || true)
-[ -n "$pid" ] && echo "    qemu pid $pid: $(tr '\0' ' ' </proc/$pid/cmdline | grep -o -- '-boot [^ ]*')"
+step "strata node inspect --all --wait   (PXE through the BMCs → DHCP → iPXE → the deploy ramdisk's agent reports the hardware)"
+"$BIN/strata" node inspect --all --wait 600
 done_step
 
-step "node-0's serial console: its firmware gets DHCP from the undercloud and chains its iPXE script"
-for _ in $(seq 1 300); do
-  "$BIN/strata" lab console node-0 2>/dev/null | grep -a -q "boot.ipxe\|\.ipxe" && break
-  sleep 0.3
-done
-sleep 2
-"$BIN/strata" lab console node-0 | tr -d '\r' | grep -a -i "ipxe\|net0\|http\|dhcp\|tftp\|undionly\|manageable\|exit" | head -12 || true
+step "node-1's serial console: UEFI PXE fetches iPXE over TFTP, iPXE chains the undercloud's script over HTTP, the agent comes up"
+"$BIN/strata" lab console node-1 | tr -d '\r' | grep -a -E "PXE over|NBP filename|Filename:|booting the deploy|deploy\.(kernel|initramfs)|strata-agent:" | head -14 || true
 done_step
 
-step "openstack baremetal node power off node-0; power on node-1 (Redfish) and off"
-/usr/bin/openstack baremetal node power off node-0
-/usr/bin/openstack baremetal node power on node-1
-/usr/bin/openstack baremetal node power off node-1
-"$BIN/strata" node list
+step "What inspection found: the nodes' properties, node-1's inventory and the ports it created"
+"$BIN/strata" node list -c name -c provision_state -c power_state
+for n in node-0 node-1; do
+  echo "    $n: $("$BIN/strata" node show $n -f json -c properties | python3 -c 'import json,sys; print(json.load(sys.stdin)["properties"])')"
+done
+/usr/bin/openstack baremetal node inventory save node-1 2>/dev/null | python3 -c '
+import json, sys
+inv = json.load(sys.stdin)["inventory"]
+print("    cpu:", inv["cpu"]["count"], inv["cpu"]["model_name"], inv["cpu"]["architecture"])
+print("    memory MiB:", inv["memory"]["physical_mb"], " boot:", inv["boot"]["current_boot_mode"])
+for d in inv["disks"]: print("    disk:", d["name"], d["size"], "bytes, serial", d.get("serial"))
+for i in inv["interfaces"]: print("    nic:", i["name"], i["mac_address"], i.get("driver"))
+' || true
+"$BIN/strata" port list
 done_step
 
 step "strata lab down   (removes every namespace, bridge, tap and process)"

@@ -149,8 +149,9 @@ func labTools(t *testing.T) {
 	}
 }
 
-// buildLabBinaries builds strata and undercloud into dir: the lab daemon
-// is strata re-executing itself, and it runs the undercloud beside it.
+// buildLabBinaries builds strata, undercloud and strata-agent into dir:
+// the lab daemon is strata re-executing itself, it runs the undercloud
+// beside it, and builds the deploy ramdisk around the agent.
 func buildLabBinaries(t *testing.T, dir string) {
 	t.Helper()
 	out, err := exec.Command("go", "env", "GOMOD").Output()
@@ -159,12 +160,13 @@ func buildLabBinaries(t *testing.T, dir string) {
 	}
 	root := filepath.Dir(strings.TrimSpace(string(out)))
 	start := time.Now()
-	cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/strata", "./cmd/undercloud")
+	cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/strata", "./cmd/undercloud", "./cmd/strata-agent")
 	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // the agent runs with no C library
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	t.Logf("built strata and undercloud in %s", time.Since(start).Round(time.Millisecond))
+	t.Logf("built strata, undercloud and strata-agent in %s", time.Since(start).Round(time.Millisecond))
 }
 
 // labHarness runs the built strata, and openstack, with a clean
@@ -261,9 +263,11 @@ func (h *labHarness) exec(bin string, args ...string) string {
 
 // nodeStatus is a node of `strata lab status -f json`.
 type nodeStatus struct {
-	Name  string `json:"name"`
-	Power string `json:"power"`
-	PID   int    `json:"pid"`
+	Name     string   `json:"name"`
+	Power    string   `json:"power"`
+	PID      int      `json:"pid"`
+	Firmware string   `json:"firmware"`
+	MACs     []string `json:"macs"`
 }
 
 func (h *labHarness) status() map[string]nodeStatus {
@@ -331,6 +335,19 @@ func cmdline(pid int) []string {
 
 // up brings the lab up with --nodes n and points the clients at it.
 func (h *labHarness) up(n int) (instackenv string) {
+	return h.upWith("--nodes", strconv.Itoa(n))
+}
+
+// upFile brings the lab up from a lab.yaml (its name is the harness's).
+func (h *labHarness) upFile(yaml string) (instackenv string) {
+	path := filepath.Join(h.t.TempDir(), "lab.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+	return h.upWith(path)
+}
+
+func (h *labHarness) upWith(args ...string) (instackenv string) {
 	h.t.Helper()
 	start := time.Now()
 	var up struct {
@@ -338,7 +355,7 @@ func (h *labHarness) up(n int) (instackenv string) {
 		APIURL     string `json:"api_url"`
 		Prefix     string `json:"prefix"`
 	}
-	if err := json.Unmarshal([]byte(h.strata("lab", "up", "--nodes", strconv.Itoa(n), "-f", "json")), &up); err != nil {
+	if err := json.Unmarshal([]byte(h.strata(append(append([]string{"lab", "up"}, args...), "-f", "json")...)), &up); err != nil {
 		h.t.Fatal(err)
 	}
 	h.t.Logf("lab up: %s (api %s)", time.Since(start).Round(time.Millisecond), up.APIURL)
@@ -404,6 +421,73 @@ func (h *labHarness) down() {
 	}
 }
 
+// inspect inspects the nodes at once and follows each through the real
+// network boot: its firmware gets an address from the undercloud's DHCP
+// server, a UEFI machine's own PXE stack fetches the iPXE loader over TFTP
+// (a BIOS machine's NIC ROM is iPXE already), iPXE chains the node's script
+// over HTTP and boots the deploy kernel and ramdisk, and the agent comes up
+// (its banner on the serial console is the marker), gets its address from
+// DHCP and looks its node up.
+func (h *labHarness) inspect(nodes ...string) {
+	t := h.t
+	t.Helper()
+	start := time.Now()
+	for _, n := range nodes {
+		h.openstack("baremetal", "node", "inspect", n)
+	}
+	for _, n := range nodes {
+		var console string
+		poll(t, n+"'s agent to look its node up", 5*time.Minute, func() bool {
+			console = strings.ReplaceAll(h.strata("lab", "console", n), "\r", "")
+			return strings.Contains(console, "strata-agent: node ")
+		})
+		t.Logf("%s: inspect to agent lookup: %s", n, time.Since(start).Round(time.Second))
+		for _, want := range []string{
+			": booting the deploy ramdisk", "/images/deploy.kernel... ok", "/images/deploy.initramfs... ok",
+			"strata-agent: started", "leased from 192.168.24.1",
+		} {
+			if !strings.Contains(console, want) {
+				t.Errorf("%s's console lacks %q:\n%s", n, want, tailLines(console, 40))
+			}
+		}
+		if h.status()[n].Firmware == "uefi" && !strings.Contains(console, "NBP filename is snponly.efi") {
+			t.Errorf("%s (UEFI) did not fetch iPXE over TFTP:\n%s", n, tailLines(console, 60))
+		}
+	}
+	// The agents report the hardware; the nodes come back to manageable,
+	// powered off, with the properties and the inventory of their VMs.
+	for _, n := range nodes {
+		var node struct {
+			State      string         `json:"provision_state"`
+			Power      string         `json:"power_state"`
+			LastError  string         `json:"last_error"`
+			Properties map[string]any `json:"properties"`
+		}
+		poll(t, n+" to be inspected and off", 3*time.Minute, func() bool {
+			json.Unmarshal([]byte(h.strata("node", "show", n, "-f", "json")), &node)
+			return node.State != "inspect wait" && node.Power == "power off"
+		})
+		t.Logf("%s: inspect to manageable and off: %s", n, time.Since(start).Round(time.Second))
+		if node.State != "manageable" {
+			t.Fatalf("%s is %s after inspection: %s", n, node.State, node.LastError)
+		}
+		st := h.status()[n]
+		// The lab's default VM: 1 vCPU, 512 MiB, one 4 GiB disk.
+		wantCaps := "boot_mode:" + st.Firmware
+		if node.Properties["cpus"] != float64(1) || node.Properties["local_gb"] != float64(4) ||
+			node.Properties["cpu_arch"] != "x86_64" || node.Properties["capabilities"] != wantCaps {
+			t.Errorf("%s's properties after inspection: %v", n, node.Properties)
+		}
+		// strata reads the inventory through gophercloud's inventory type.
+		inv := h.strata("node", "inventory", n)
+		for _, want := range []string{"1 × ", "(x86_64)", "disk /dev/vda", "4294967296 bytes", n + "-disk0", "nic eth0", st.MACs[0], "link up", st.Firmware} {
+			if !strings.Contains(inv, want) {
+				t.Errorf("%s's inventory lacks %q:\n%s", n, want, inv)
+			}
+		}
+	}
+}
+
 // TestLab is the lab's end-to-end test, the issue's "done when": a lab of
 // two VMs, imported into its undercloud and managed (one IPMI BMC checked
 // through ipmitool, one Redfish BMC through gofish), driven with the real
@@ -417,7 +501,9 @@ func TestLab(t *testing.T) {
 
 	t.Run("done-when", func(t *testing.T) {
 		h := newLabHarness(t, bin)
-		instackenv := h.up(2)
+		instackenv := h.upFile("nodes:\n" +
+			"  - {name: node-0, bmc: ipmi, firmware: bios}\n" +
+			"  - {name: node-1, bmc: redfish, firmware: uefi}\n")
 		h.status()
 
 		h.strata("node", "import", instackenv)
@@ -451,7 +537,12 @@ func TestLab(t *testing.T) {
 			h.openstack("baremetal", "node", "power", "on", node)
 			st := h.poweredOn(node)
 			args := cmdline(st.PID)
-			if !strings.HasSuffix(args[0], "qemu-system-x86_64") || !strings.Contains(strings.Join(args, " "), "-boot once=n,order=cn") {
+			// SeaBIOS boots as -boot says, OVMF by the devices' bootindex.
+			oneTimePXE := "-boot once=n,order=cn"
+			if st.Firmware == "uefi" {
+				oneTimePXE = ",bootindex=1"
+			}
+			if !strings.HasSuffix(args[0], "qemu-system-x86_64") || !strings.Contains(strings.Join(args, " "), oneTimePXE) {
 				t.Errorf("%s: qemu %d runs %q: want a one-time network boot", node, st.PID, args)
 			}
 			h.openstack("baremetal", "node", "power", "off", node)
@@ -480,6 +571,8 @@ func TestLab(t *testing.T) {
 		if !strings.Contains(history, `out of band: from \"power on\" to \"power off\"`) && !strings.Contains(history, `out of band: from "power on" to "power off"`) {
 			t.Errorf("node-0's history has no out-of-band power off:\n%s", history)
 		}
+
+		h.inspect("node-0", "node-1")
 
 		h.down()
 		h.strata("lab", "down") // idempotent

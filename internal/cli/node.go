@@ -40,6 +40,7 @@ A node is named by its UUID or its name. The usual life of a node:
 		newNodeMaintenanceCommand(g),
 		newNodeValidateCommand(g),
 		newNodeHistoryCommand(g),
+		newNodeInventoryCommand(g),
 	)
 	for _, v := range provisionVerbs {
 		cmd.AddCommand(newProvisionCommand(g, v))

@@ -474,3 +474,79 @@ func (o *nodeHistoryOptions) Run(ctx context.Context) error {
 	}
 	return o.g.printer().list(cols, rows)
 }
+
+// ---- node inventory
+
+type nodeInventoryOptions struct {
+	g    *globalOptions
+	Node string
+}
+
+func newNodeInventoryCommand(g *globalOptions) *cobra.Command {
+	o := &nodeInventoryOptions{g: g}
+	cmd := &cobra.Command{
+		Use:   "inventory NODE",
+		Short: "Show the hardware inspection found on a node",
+		Long: `Show the hardware inventory the deploy ramdisk's agent reported when the
+node was inspected (API 1.81): a summary table of its CPUs, memory, boot
+mode, disks and NICs, or with -f json|yaml the whole inventory as the
+agent sent it.`,
+		Example: "  strata node inventory node-0\n  strata node inventory node-0 -f json",
+		Args:    exactArgs(1),
+	}
+	cmd.RunE = runE(g, o)
+	return cmd
+}
+
+func (o *nodeInventoryOptions) Complete(cmd *cobra.Command, args []string) error {
+	o.Node = args[0]
+	return nil
+}
+
+func (o *nodeInventoryOptions) Validate() error { return validateIdent("NODE", o.Node) }
+
+func (o *nodeInventoryOptions) Run(ctx context.Context) error {
+	conn, err := o.g.connect(ctx)
+	if err != nil {
+		return err
+	}
+	if err := conn.atLeast(microversion{1, 81}, "node inventory"); err != nil {
+		return err
+	}
+	res := nodes.GetInventory(ctx, conn.client, o.Node)
+	if res.Err != nil {
+		return resourceError(res.Err, "node", o.Node)
+	}
+	if o.g.Format == "json" || o.g.Format == "yaml" {
+		var raw map[string]any
+		if err := res.ExtractInto(&raw); err != nil {
+			return err
+		}
+		return o.g.printer().show(record(raw))
+	}
+	data, err := res.Extract()
+	if err != nil {
+		return err
+	}
+	inv := data.Inventory
+	rows := []record{
+		{"item": "cpu", "value": fmt.Sprintf("%d × %s (%s)", inv.CPU.Count, inv.CPU.ModelName, inv.CPU.Architecture)},
+		{"item": "memory", "value": fmt.Sprintf("%d MiB", inv.Memory.PhysicalMb)},
+		{"item": "boot mode", "value": inv.Boot.CurrentBootMode},
+		{"item": "system", "value": strings.TrimSpace(inv.SystemVendor.Manufacturer + " " + inv.SystemVendor.ProductName + " " + inv.SystemVendor.SerialNumber)},
+	}
+	for _, d := range inv.Disks {
+		rows = append(rows, record{"item": "disk " + d.Name, "value": fmt.Sprintf("%d bytes, model %q, serial %q, rotational %t", d.Size, d.Model, d.Serial, d.Rotational)})
+	}
+	for _, n := range inv.Interfaces {
+		rows = append(rows, record{"item": "nic " + n.Name, "value": strings.TrimSpace(fmt.Sprintf("%s %s %s", n.MACAddress, n.IPV4Address, carrier(n.HasCarrier)))})
+	}
+	return o.g.printer().list([]column{{"item", "Item"}, {"value", "Value"}}, rows)
+}
+
+func carrier(up bool) string {
+	if up {
+		return "link up"
+	}
+	return "no link"
+}

@@ -73,7 +73,9 @@ type Config struct {
 	OVMFCode, OVMFVars string
 	// NICROM is the NICs' option ROM. Default: qemu's own choice, Debian's
 	// iPXE (IPXEROM). (Naming that same file explicitly keeps SeaBIOS from
-	// running it: qemu patches only its default ROMs.)
+	// running it: qemu patches only its default ROMs.) NoROM loads none:
+	// OVMF then network-boots with its own UEFI PXE stack, as a UEFI
+	// server's firmware does, and SeaBIOS can not network-boot at all.
 	NICROM string
 	// Disks are virtio disks, raw sparse files created at New if missing.
 	Disks []Disk
@@ -634,9 +636,15 @@ func cpuModel(accel string) string {
 	return "max"
 }
 
+// NoROM is the NICROM that loads no option ROM.
+const NoROM = "none"
+
 func romOpt(path string) string {
-	if path == "" {
+	switch path {
+	case "":
 		return ""
+	case NoROM:
+		return ",romfile="
 	}
 	return ",romfile=" + qemuOpt(path)
 }

@@ -1,0 +1,101 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stratacloud/strata/images"
+)
+
+func newImageCommand(g *globalOptions) *cobra.Command {
+	cmd := groupCommand("image", "Build the images the undercloud boots machines into",
+		`Images are what the undercloud's HTTP boot server hands to machines: the
+deploy kernel and ramdisk, which every node boots to be inspected,
+cleaned and deployed.`)
+	build := groupCommand("build", "Build an image", "Build an image from its sources on this machine.")
+	build.AddCommand(newImageBuildRamdiskCommand(g))
+	cmd.AddCommand(build)
+	return cmd
+}
+
+type imageBuildRamdiskOptions struct {
+	g           *globalOptions
+	output      string
+	agent       string
+	kernelCache string
+}
+
+func newImageBuildRamdiskCommand(g *globalOptions) *cobra.Command {
+	o := &imageBuildRamdiskOptions{g: g}
+	cmd := &cobra.Command{
+		Use:   "ramdisk",
+		Short: "Build the deploy kernel and ramdisk",
+		Long: `Build the deploy ramdisk: a gzip-compressed cpio with strata-agent as its
+/init and the kernel modules the agent needs (virtio, e1000/e1000e, igb,
+ixgbe, nvme, ahci, sd/sr, vfat, isofs, with their dependencies) from the
+Debian kernel that "make deps" unpacks into the kernel cache. Writes
+deploy.kernel and deploy.initramfs into the output directory (replacing
+them atomically) and prints their sizes and SHA-256 sums. The same
+kernel and agent give the same bytes.
+
+Point the undercloud at them with provisioning.images_dir (the output
+directory), deploy_kernel: deploy.kernel and deploy_ramdisk:
+deploy.initramfs.`,
+		Example: `  strata image build ramdisk --output /var/lib/strata/undercloud/images
+  strata image build ramdisk --agent ./bin/strata-agent --output /tmp/images -f json`,
+		Args: exactArgs(0),
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.output, "output", "", "directory to write deploy.kernel and deploy.initramfs into (required)")
+	f.StringVar(&o.agent, "agent", "", `strata-agent binary, static (default: "strata-agent" beside strata)`)
+	f.StringVar(&o.kernelCache, "kernel-cache", images.DefaultKernelCache, "where make deps unpacked the Debian kernel")
+	cmd.RunE = runE(g, o)
+	return cmd
+}
+
+func (o *imageBuildRamdiskOptions) Complete(*cobra.Command, []string) error {
+	if o.agent == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		o.agent = filepath.Join(filepath.Dir(exe), "strata-agent")
+	}
+	return nil
+}
+
+func (o *imageBuildRamdiskOptions) Validate() error {
+	if o.output == "" {
+		return &usageError{msg: "--output: required"}
+	}
+	st, err := os.Stat(o.agent)
+	if err != nil {
+		return &usageError{msg: fmt.Sprintf("--agent: %v (build it with make build)", err)}
+	}
+	if st.IsDir() || st.Mode()&0o111 == 0 {
+		return &usageError{msg: fmt.Sprintf("--agent: %s is not an executable file", o.agent)}
+	}
+	return nil
+}
+
+func (o *imageBuildRamdiskOptions) Run(context.Context) error {
+	k, err := images.FindKernel(o.kernelCache)
+	if err != nil {
+		return err
+	}
+	kernel, ramdisk, err := images.InstallDeploy(o.output, k, o.agent)
+	if err != nil {
+		return err
+	}
+	rows := []record{}
+	for _, a := range []images.Artifact{kernel, ramdisk} {
+		rows = append(rows, record{"name": a.Name, "path": filepath.Join(o.output, a.Name), "size": a.Size, "sha256": a.SHA256, "kernel_release": k.Release})
+	}
+	return o.g.printer().list([]column{
+		{"name", "Name"}, {"size", "Size"}, {"sha256", "SHA256"}, {"kernel_release", "Kernel"}, {"path", "Path"},
+	}, rows)
+}
