@@ -74,6 +74,9 @@ Everything else is set in a YAML config file (--config), for example:
     fake_step_delay: 0s   # time each fake-hardware operation takes
     power_sync_interval: 60s  # read every node's power state from its BMC
     power_sync_workers: 8
+    inspect_wait_timeout: 30m     # how long a node waits for its agent when
+    clean_callback_timeout: 30m   # inspecting, cleaning and deploying, before
+    deploy_callback_timeout: 30m  # it fails and is powered off
   provisioning:           # network boot: DHCP, TFTP and HTTP boot (iPXE)
     interface: eth1       # the provisioning network; empty: none of them run
     netns: ""             # namespace path of the interface (lab; DHCP and HTTP only)

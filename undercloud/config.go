@@ -114,6 +114,12 @@ type ConductorConfig struct {
 	PowerSyncInterval Duration `json:"power_sync_interval"`
 	// PowerSyncWorkers bounds the BMCs read at once. Default 8.
 	PowerSyncWorkers int `json:"power_sync_workers"`
+	// InspectWaitTimeout, CleanCallbackTimeout and DeployCallbackTimeout
+	// bound how long a node waits for its deploy ramdisk's agent in
+	// inspect wait, clean wait and wait call-back. Default 30m each.
+	InspectWaitTimeout    Duration `json:"inspect_wait_timeout"`
+	CleanCallbackTimeout  Duration `json:"clean_callback_timeout"`
+	DeployCallbackTimeout Duration `json:"deploy_callback_timeout"`
 }
 
 // Duration is a time.Duration written as "10s" in config files.

@@ -90,13 +90,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 	nodes := nodestore.New(store.New(cli, cfg.Etcd.Prefix))
 	bmcPool := &bmc.Pool{}
 	cond := conductor.New(conductor.Config{
-		Name:              cfg.Conductor.Name,
-		Workers:           cfg.Conductor.Workers,
-		LeaseTTL:          time.Duration(cfg.Conductor.LeaseTTL),
-		TakeoverInterval:  time.Duration(cfg.Conductor.TakeoverInterval),
-		ShutdownGrace:     time.Duration(cfg.Conductor.ShutdownGrace),
-		PowerSyncInterval: time.Duration(cfg.Conductor.PowerSyncInterval),
-		PowerSyncWorkers:  cfg.Conductor.PowerSyncWorkers,
+		Name:                  cfg.Conductor.Name,
+		Workers:               cfg.Conductor.Workers,
+		LeaseTTL:              time.Duration(cfg.Conductor.LeaseTTL),
+		TakeoverInterval:      time.Duration(cfg.Conductor.TakeoverInterval),
+		ShutdownGrace:         time.Duration(cfg.Conductor.ShutdownGrace),
+		PowerSyncInterval:     time.Duration(cfg.Conductor.PowerSyncInterval),
+		PowerSyncWorkers:      cfg.Conductor.PowerSyncWorkers,
+		InspectWaitTimeout:    time.Duration(cfg.Conductor.InspectWaitTimeout),
+		CleanCallbackTimeout:  time.Duration(cfg.Conductor.CleanCallbackTimeout),
+		DeployCallbackTimeout: time.Duration(cfg.Conductor.DeployCallbackTimeout),
 		Drivers: map[string]conductor.Driver{
 			inventory.DriverFake:    conductor.Fake{StepDelay: time.Duration(cfg.Conductor.FakeStepDelay)},
 			inventory.DriverIPMI:    &conductor.Hardware{Type: inventory.DriverIPMI, Pool: bmcPool},
