@@ -85,7 +85,7 @@ func work(ctx context.Context, root string, p Params, nic BootNIC, c *client, ou
 		}
 	}
 	fmt.Fprintf(out, "strata-agent: node %s is %s\n", n.UUID, n.ProvisionState)
-	inspected := false
+	inspected, cleaned := false, false
 	for {
 		switch n.ProvisionState {
 		case "inspecting", "inspect wait":
@@ -93,6 +93,13 @@ func work(ctx context.Context, root string, p Params, nic BootNIC, c *client, ou
 				inspected = true
 				if err := inspect(ctx, root, nic, c, out); err != nil {
 					fmt.Fprintf(out, "strata-agent: inspection failed: %v\n", err)
+				}
+			}
+		case "cleaning", "clean wait":
+			if !cleaned {
+				cleaned = true
+				if err := clean(ctx, root, n.CleanSteps, c, out); err != nil {
+					fmt.Fprintf(out, "strata-agent: cleaning failed: %v\n", err)
 				}
 			}
 		}

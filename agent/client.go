@@ -23,6 +23,14 @@ type node struct {
 	ProvisionState string         `json:"provision_state"`
 	Properties     map[string]any `json:"properties"`
 	InstanceInfo   map[string]any `json:"instance_info"`
+	CleanSteps     []step         `json:"clean_steps"`
+}
+
+// step is a clean (or deploy) step the undercloud asks for.
+type step struct {
+	Interface string         `json:"interface"`
+	Step      string         `json:"step"`
+	Args      map[string]any `json:"args,omitempty"`
 }
 
 // client calls the undercloud's agent API.
@@ -88,6 +96,13 @@ func (c *client) heartbeat(ctx context.Context, status string) (node, error) {
 func (c *client) continueInspection(ctx context.Context, inventory any) error {
 	body := map[string]any{"agent_token": c.token, "inventory": inventory}
 	return c.call(ctx, http.MethodPost, "/v1/continue_inspection?node_uuid="+url.QueryEscape(c.node), body, nil)
+}
+
+// continueCleaning reports the end of the clean steps: failure is empty
+// when they all succeeded.
+func (c *client) continueCleaning(ctx context.Context, failure string) error {
+	body := map[string]any{"agent_token": c.token, "error": failure}
+	return c.call(ctx, http.MethodPost, "/v1/continue_cleaning?node_uuid="+url.QueryEscape(c.node), body, nil)
 }
 
 func (c *client) call(ctx context.Context, method, path string, body, out any) error {

@@ -3,6 +3,9 @@ package agent
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"log/slog"
 	"net"
 	"net/http/httptest"
@@ -27,7 +30,7 @@ import (
 type bootsRamdisk struct{ conductor.Fake }
 
 func (d bootsRamdisk) Phase(ctx context.Context, n *inventory.Node, p conductor.Phase) error {
-	if p == conductor.PhaseInspect {
+	if p == conductor.PhaseInspect || p == conductor.PhaseClean {
 		return conductor.ErrWaitAgent
 	}
 	return d.Fake.Phase(ctx, n, p)
@@ -60,6 +63,7 @@ func TestInspectionAgainstTheUndercloud(t *testing.T) {
 	defer cancel()
 	nodes := nodestore.New(store.New(etcdtest.Run(t), "/strata/undercloud/"))
 	c := conductor.New(conductor.Config{Name: "c", Drivers: map[string]conductor.Driver{inventory.DriverFake: bootsRamdisk{}}}, nodes)
+	t.Cleanup(func() { lookupRetry, heartbeatInterval = 5*time.Second, 10*time.Second })
 	runCtx, stop := context.WithCancel(ctx)
 	ready, stopped := make(chan struct{}), make(chan struct{})
 	go func() { c.Run(runCtx, ready); close(stopped) }()
@@ -121,6 +125,83 @@ func TestInspectionAgainstTheUndercloud(t *testing.T) {
 	inv, err := nodes.Inventory(ctx, n.UUID)
 	if err != nil || !strings.Contains(string(inv.Inventory), `"ipv4_address":"192.168.24.150"`) || !strings.Contains(string(inv.Inventory), `"pxe_interface":"52:54:00:12:34:56"`) {
 		t.Errorf("stored inventory: %s, %v", inv.Inventory, err)
+	}
+
+	// provide: the next boot cleans. The disks are files here, with a GPT
+	// at both ends and a filesystem in a partition.
+	disk := writeDisk(t, root, "vda", 4<<30, [2]int64{2048, 1 << 20})
+	writeDisk(t, root, "vdb", 8<<30)
+	if err := c.Provision(ctx, n.UUID, conductor.ProvisionRequest{Verb: "provide"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, nodes, n.UUID, "clean wait")
+	out = &syncWriter{}
+	if err := work(ctx, root+"/", Params{BootMAC: mac, API: u}, nic, newClient(u), out, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatalf("work: %v\n%s", err, out)
+	}
+	for _, want := range []string{"clean step deploy.erase_devices_metadata", "erased the metadata of /dev/vda (1 partitions), /dev/vdb (0 partitions)", "cleaning done"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the agent's console lacks %q:\n%s", want, out)
+		}
+	}
+	waitFor(t, nodes, n.UUID, "available")
+	checkErased(t, disk, 4<<30, [2]int64{2048, 1 << 20})
+}
+
+// writeDisk makes root/dev/NAME a sparse file of size bytes with
+// signatures where erase_devices_metadata must erase them: the protective
+// MBR, both GPT headers, and an ext4 superblock at the start of each
+// partition (start and length in sectors), which /sys/block lists.
+func writeDisk(t *testing.T, root, name string, size int64, parts ...[2]int64) string {
+	t.Helper()
+	path := filepath.Join(root, "dev", name)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	put := func(off int64, b []byte) {
+		if _, err := f.WriteAt(b, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(510, []byte{0x55, 0xaa})
+	put(512, []byte("EFI PART"))
+	put(size-512, []byte("EFI PART"))
+	for i, p := range parts {
+		put(p[0]*512+1024+56, []byte{0x53, 0xef})
+		dir := filepath.Join(root, "sys/block", name, fmt.Sprintf("%s%d", name, i+1))
+		os.MkdirAll(dir, 0o755)
+		os.WriteFile(filepath.Join(dir, "partition"), []byte(fmt.Sprint(i+1)), 0o644)
+		os.WriteFile(filepath.Join(dir, "start"), []byte(fmt.Sprint(p[0])), 0o644)
+		os.WriteFile(filepath.Join(dir, "size"), []byte(fmt.Sprint(p[1])), 0o644)
+	}
+	return path
+}
+
+func checkErased(t *testing.T, path string, size int64, parts ...[2]int64) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	offs := []int64{510, 512, size - 512}
+	for _, p := range parts {
+		offs = append(offs, p[0]*512+1024+56)
+	}
+	for _, off := range offs {
+		b := make([]byte, 8)
+		f.ReadAt(b, off)
+		if !bytes.Equal(b, make([]byte, 8)) {
+			t.Errorf("%s: % x left at offset %d", path, b, off)
+		}
 	}
 }
 

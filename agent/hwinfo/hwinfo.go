@@ -7,21 +7,23 @@
 // system through system calls: pointed at a tree that Render wrote, it
 // sees the machine Render described. What it reads:
 //
-//	proc/cpuinfo                       CPU count, model, flags, MHz
-//	proc/sys/kernel/arch               architecture (Linux 6.1 on; before, from cpuinfo)
-//	sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq   frequency, when there
-//	proc/meminfo                       memory total
-//	sys/firmware/dmi/tables/DMI        installed memory (SMBIOS memory devices)
-//	sys/devices/system/memory          installed memory, without SMBIOS (memory blocks)
-//	proc/sys/kernel/hostname           hostname
-//	sys/block/*                        disks
-//	sys/class/net/*                    NICs
-//	sys/class/dmi/id/*                 system vendor and firmware
-//	sys/firmware/efi                   boot mode
+//	proc/cpuinfo                     CPU count, model, flags, MHz
+//	sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq
+//	                                 CPU frequency, when the kernel knows it
+//	proc/sys/kernel/arch             architecture (Linux 6.1 on; before, guessed from cpuinfo)
+//	proc/meminfo                     memory total
+//	sys/firmware/dmi/tables/DMI      installed memory (SMBIOS memory devices)
+//	sys/devices/system/memory        installed memory without SMBIOS (memory blocks)
+//	proc/sys/kernel/hostname         hostname
+//	sys/block/*                      disks
+//	sys/class/net/*                  NICs
+//	sys/class/dmi/id/*               system vendor and firmware
+//	sys/firmware/efi                 boot mode
 //
-// The kernel does not show a NIC's IPv4 address in a file, so Collect
-// leaves ipv4_address empty; the agent fills it in for the NIC it
-// configured with inventory.Hardware.SetBootInterface.
+// No file shows a NIC's IPv4 address, nor the NIC the machine booted
+// from, so Collect leaves ipv4_address and boot.pxe_interface empty; the
+// agent, which knows both from the kernel command line and its DHCP
+// lease, fills them in with inventory.Hardware.SetBootInterface.
 package hwinfo
 
 import (

@@ -109,11 +109,61 @@ type fixture struct {
 	// linkDown are files that, read on the real machine, fail with EINVAL
 	// because their NIC is down.
 	linkDown []string
+	// links and dirs are the symbolic links (path: target) and the
+	// directories with a colon in their name that the tree has but git
+	// or a module zip would not keep; fixtureRoot adds them.
+	links map[string]string
+	dirs  []string
 }
 
 var fixtures = []fixture{
-	{"qemu-uefi", qemuUEFI, nil},
-	{"server", server, []string{"sys/class/net/eno2/carrier", "sys/class/net/eno2/speed"}},
+	{
+		name: "qemu-uefi",
+		want: qemuUEFI,
+		links: map[string]string{
+			"sys/block/vda/device/driver":        "../../../../bus/virtio/drivers/virtio_blk",
+			"sys/block/vdb/device/driver":        "../../../../bus/virtio/drivers/virtio_blk",
+			"sys/class/net/enp1s0/device/driver": "../../../../bus/virtio/drivers/virtio_net",
+		},
+		dirs: []string{"sys/block/sr0/device/scsi_device/0:0:0:0"},
+	},
+	{
+		name:     "server",
+		want:     server,
+		linkDown: []string{"sys/class/net/eno2/carrier", "sys/class/net/eno2/speed"},
+		links: map[string]string{
+			"sys/block/sda/device/driver":      "../../../../../../bus/scsi/drivers/sd",
+			"sys/block/sdb/device/driver":      "../../../../../../bus/scsi/drivers/sd",
+			"sys/class/net/eno1/device/driver": "../../../../bus/pci/drivers/tg3",
+			"sys/class/net/eno2/device/driver": "../../../../bus/pci/drivers/tg3",
+		},
+		dirs: []string{
+			"sys/block/sda/device/scsi_device/1:0:0:0",
+			"sys/block/sdb/device/scsi_device/0:2:0:0",
+			"sys/block/sdc/device/scsi_device/6:0:0:0",
+		},
+	},
+}
+
+// fixtureRoot is a copy of the fixture's tree, completed with its links
+// and directories.
+func fixtureRoot(t *testing.T, fx fixture) string {
+	t.Helper()
+	root := t.TempDir()
+	if err := os.CopyFS(root, os.DirFS(filepath.Join("testdata", fx.name))); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range fx.dirs {
+		if err := os.MkdirAll(filepath.Join(root, dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, target := range fx.links {
+		if err := os.Symlink(target, filepath.Join(root, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
 }
 
 // cmpOpts compare netip.Addr values by value.
@@ -122,13 +172,13 @@ var cmpOpts = cmp.Options{cmp.Comparer(func(a, b netip.Addr) bool { return a == 
 func TestCollectFixtures(t *testing.T) {
 	for _, fx := range fixtures {
 		t.Run(fx.name, func(t *testing.T) {
-			root := filepath.Join("testdata", fx.name)
+			root := fixtureRoot(t, fx)
 			got, err := hwinfo.Collect(root)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if diff := cmp.Diff(fx.want, got, cmpOpts); diff != "" {
-				t.Errorf("Collect(%s) (-want +got):\n%s", root, diff)
+				t.Errorf("Collect(%s) (-want +got):\n%s", fx.name, diff)
 			}
 			if err := got.Validate(); err != nil {
 				t.Errorf("the collected inventory is not valid: %v", err)
@@ -141,7 +191,7 @@ func TestCollectFixtures(t *testing.T) {
 				t.Fatal(err)
 			}
 			if diff := cmp.Diff(fx.want, got, cmpOpts); diff != "" {
-				t.Errorf("Collect(%s) with %v failing with EINVAL (-want +got):\n%s", root, fx.linkDown, diff)
+				t.Errorf("Collect(%s) with %v failing with EINVAL (-want +got):\n%s", fx.name, fx.linkDown, diff)
 			}
 		})
 	}
@@ -150,7 +200,7 @@ func TestCollectFixtures(t *testing.T) {
 func TestCollectMissingRequiredFiles(t *testing.T) {
 	for _, name := range []string{"proc/cpuinfo", "proc/meminfo", "sys/block/sda/size", "sys/class/net/eno1/address"} {
 		t.Run(name, func(t *testing.T) {
-			fsys := faultFS{os.DirFS(filepath.Join("testdata", "server")).(linkFS), []string{name}, syscall.EIO}
+			fsys := faultFS{os.DirFS(fixtureRoot(t, fixtures[1])).(linkFS), []string{name}, syscall.EIO}
 			if _, err := hwinfo.CollectFS(fsys); !errors.Is(err, syscall.EIO) {
 				t.Errorf("Collect with %s unreadable: err = %v, want EIO", name, err)
 			}
@@ -167,7 +217,7 @@ func TestCollectMissingRequiredFiles(t *testing.T) {
 func TestRenderRoundTrip(t *testing.T) {
 	cases := map[string]inventory.Hardware{}
 	for _, fx := range fixtures {
-		hw, err := hwinfo.Collect(filepath.Join("testdata", fx.name))
+		hw, err := hwinfo.Collect(fixtureRoot(t, fx))
 		if err != nil {
 			t.Fatal(err)
 		}

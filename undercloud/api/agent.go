@@ -17,6 +17,7 @@ import (
 //	GET  /v1/lookup?addresses=MAC[,MAC…][&node_uuid=UUID]   the node and a one-time token
 //	POST /v1/heartbeat/{node}                               {"agent_token", "agent_version", "agent_status"}
 //	POST /v1/continue_inspection?node_uuid=UUID              {"agent_token", "inventory"}
+//	POST /v1/continue_cleaning?node_uuid=UUID                {"agent_token", "error"}
 
 // heartbeatTimeout is the heartbeat period the lookup tells the agent to
 // keep under, in seconds.
@@ -29,10 +30,16 @@ type agentNode struct {
 	ProvisionState string         `json:"provision_state"`
 	Properties     map[string]any `json:"properties"`
 	InstanceInfo   map[string]any `json:"instance_info"`
+	// CleanSteps are the steps to run while the node is cleaning.
+	CleanSteps []map[string]any `json:"clean_steps,omitempty"`
 }
 
 func toAgentNode(n *inventory.Node) agentNode {
-	return agentNode{UUID: n.UUID, Name: n.Name, ProvisionState: n.ProvisionState, Properties: n.Properties, InstanceInfo: n.InstanceInfo}
+	a := agentNode{UUID: n.UUID, Name: n.Name, ProvisionState: n.ProvisionState, Properties: n.Properties, InstanceInfo: n.InstanceInfo}
+	if n.ProvisionState == inventory.StateCleaning || n.ProvisionState == inventory.StateCleanWait {
+		a.CleanSteps = conductor.CleanSteps(n)
+	}
+	return a
 }
 
 func (s *server) agentLookup(r *http.Request) (any, error) {
@@ -155,4 +162,33 @@ func (s *server) continueInspection(r *http.Request) (any, error) {
 		return nil, nodeErr(ident, err)
 	}
 	return &response{status: http.StatusAccepted, body: map[string]any{"uuid": n.UUID}}, nil
+}
+
+// continueCleaning is POST /v1/continue_cleaning?node_uuid=UUID: the end
+// of the agent's clean steps, with an error when one failed.
+func (s *server) continueCleaning(r *http.Request) (any, error) {
+	body, err := readObject(r, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := body.allow("agent_token", "error"); err != nil {
+		return nil, err
+	}
+	token, err := body.str("agent_token")
+	if err != nil {
+		return nil, err
+	}
+	failure, err := body.str("error")
+	if err != nil {
+		return nil, err
+	}
+	ident := r.URL.Query().Get("node_uuid")
+	if ident == "" {
+		return nil, badRequest("node_uuid is required: the node the result is for.")
+	}
+	n, err := s.conductor.ContinueCleaning(r.Context(), ident, token, failure)
+	if err != nil {
+		return nil, nodeErr(ident, err)
+	}
+	return &response{status: http.StatusAccepted, body: map[string]any{"uuid": n.UUID, "provision_state": n.ProvisionState}}, nil
 }

@@ -529,3 +529,7 @@ func (c *fakeConductor) AgentHeartbeat(ctx context.Context, node, token string, 
 func (c *fakeConductor) ContinueInspection(ctx context.Context, node, token string, in conductor.Inspection) (*inventory.Node, error) {
 	return c.agent.ContinueInspection(ctx, node, token, in)
 }
+
+func (c *fakeConductor) ContinueCleaning(ctx context.Context, node, token, failure string) (*inventory.Node, error) {
+	return c.agent.ContinueCleaning(ctx, node, token, failure)
+}

@@ -12,7 +12,7 @@ import (
 )
 
 // ErrAgentRequired is returned for the provisioning phases whose agent
-// steps are not written yet (cleaning and deploying).
+// steps are not written yet (deploying, rescue, service).
 var ErrAgentRequired = errors.New("this phase needs deploy ramdisk agent steps that are not available yet")
 
 // Hardware is the ipmi or redfish hardware type: power and boot devices
@@ -150,13 +150,13 @@ func (h *Hardware) BootDevices() []string {
 	return []string{BootPXE, BootDisk, BootCDROM, BootBIOS, BootSafe}
 }
 
-// Phase boots the deploy ramdisk for an inspection (which goes on when
-// its agent calls back), powers the node off for a tear down and checks
-// the BMC for an adoption; the other phases need agent steps that are not
-// written yet.
+// Phase boots the deploy ramdisk for an inspection or a cleaning (which
+// go on when its agent calls back), powers the node off for a tear down
+// and checks the BMC for an adoption; the other phases need agent steps
+// that are not written yet.
 func (h *Hardware) Phase(ctx context.Context, n *inventory.Node, p Phase) error {
 	switch p {
-	case PhaseInspect:
+	case PhaseInspect, PhaseClean:
 		if err := h.bootRamdisk(ctx, n); err != nil {
 			return err
 		}

@@ -369,7 +369,7 @@ func TestHardwarePhases(t *testing.T) {
 			t.Errorf("%s with a wrong password: %v", p, err)
 		}
 	}
-	for _, p := range []conductor.Phase{conductor.PhaseClean, conductor.PhaseDeploy, conductor.PhaseRescue, conductor.PhaseUnrescue, conductor.PhaseService} {
+	for _, p := range []conductor.Phase{conductor.PhaseDeploy, conductor.PhaseRescue, conductor.PhaseUnrescue, conductor.PhaseService} {
 		err := h.Phase(ctx, n, p)
 		if !errors.Is(err, conductor.ErrAgentRequired) || !strings.Contains(err.Error(), n.UUID) {
 			t.Errorf("%s: %v, want ErrAgentRequired naming the node", p, err)
@@ -378,11 +378,11 @@ func TestHardwarePhases(t *testing.T) {
 	if got := fmt.Sprint(sim.Boots()); got != "[disk]" {
 		t.Errorf("the machine booted %s, want once, from its disk, before the tear down", got)
 	}
-	// Inspection boots the ramdisk: PXE once, from off or by a reboot,
-	// and then waits for the agent.
-	for range 2 {
-		if err := h.Phase(ctx, n, conductor.PhaseInspect); !errors.Is(err, conductor.ErrWaitAgent) {
-			t.Errorf("inspect: %v, want ErrWaitAgent", err)
+	// Inspection and cleaning boot the ramdisk: PXE once, from off or by
+	// a reboot, and then wait for the agent.
+	for _, p := range []conductor.Phase{conductor.PhaseInspect, conductor.PhaseClean} {
+		if err := h.Phase(ctx, n, p); !errors.Is(err, conductor.ErrWaitAgent) {
+			t.Errorf("%s: %v, want ErrWaitAgent", p, err)
 		}
 		if !poweredOn(t, sim) {
 			t.Error("inspect left the machine off")

@@ -104,3 +104,74 @@ func setCapability(caps, key, value string) string {
 	}
 	return strings.Join(out, ",")
 }
+
+// DefaultCleanSteps are the steps of automated cleaning (provide, and
+// after undeploy).
+var DefaultCleanSteps = []map[string]any{{"interface": "deploy", "step": "erase_devices_metadata", "priority": 10}}
+
+// AgentCleanSteps are the clean steps strata-agent carries out.
+var AgentCleanSteps = []string{"erase_devices_metadata"}
+
+// CleanSteps are the steps the node's cleaning runs: those of a manual
+// clean request, or DefaultCleanSteps.
+func CleanSteps(n *inventory.Node) []map[string]any {
+	if steps, ok := n.DriverInternalInfo["clean_steps"].([]any); ok {
+		out := make([]map[string]any, 0, len(steps))
+		for _, s := range steps {
+			if m, ok := s.(map[string]any); ok {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	return DefaultCleanSteps
+}
+
+// ContinueCleaning records the end of the agent's clean steps: the node
+// goes on to available (or manageable, for manual cleaning), or to clean
+// failed with the agent's message; then the machine is powered off.
+func (c *Conductor) ContinueCleaning(ctx context.Context, node, token, failure string) (*inventory.Node, error) {
+	n, _, err := c.nodes.GetNode(ctx, node)
+	if err != nil {
+		return nil, err
+	}
+	id := n.UUID
+	n, _, err = c.nodes.UpdateNode(ctx, id, func(n *inventory.Node, tx *nodestore.Tx) error {
+		if err := checkAgentToken(n, token); err != nil {
+			return err
+		}
+		if n.ProvisionState != inventory.StateCleanWait {
+			return fmt.Errorf("node %s is %s, not clean wait; send the result again shortly: %w", n.UUID, n.ProvisionState, inventory.ErrInvalidState)
+		}
+		tx.Conds = append(tx.Conds, store.Absent(nodestore.LockKey(n.UUID)))
+		if failure != "" {
+			cause := fmt.Errorf("cleaning failed on the node: %s", failure)
+			c.move(n, tx, inventory.EventFail, inventory.StateCleanFailed, "", cause)
+			n.LastError = oneLine(cause.Error())
+			return nil
+		}
+		manual := manualCleaning(n)
+		c.move(n, tx, inventory.EventResume, inventory.StateCleaning, "", nil)
+		if manual {
+			c.move(n, tx, inventory.EventManage, inventory.StateManageable, "", nil)
+		} else {
+			c.move(n, tx, inventory.EventDone, inventory.StateAvailable, "", nil)
+		}
+		delete(n.DriverInternalInfo, "clean_steps")
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.log.Info("cleaning finished", "node", id, "state", n.ProvisionState, "failure", failure)
+	c.powerOffAfter(ctx, n, "cleaning")
+	return n, nil
+}
+
+// manualCleaning reports whether the node's cleaning was asked for with
+// steps (the clean verb), which ends in manageable, rather than automated
+// (provide, undeploy), which ends in available.
+func manualCleaning(n *inventory.Node) bool {
+	_, ok := n.DriverInternalInfo["clean_steps"]
+	return ok
+}

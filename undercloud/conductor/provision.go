@@ -66,12 +66,16 @@ var steps = map[string]step{
 	},
 	inventory.StateInspecting: phaseStep(PhaseInspect),
 	inventory.StateCleaning: func(ctx context.Context, d Driver, n *inventory.Node) (inventory.Event, error) {
-		if err := d.Phase(ctx, n, PhaseClean); err != nil {
+		err := d.Phase(ctx, n, PhaseClean)
+		if errors.Is(err, ErrWaitAgent) {
+			return inventory.EventWait, nil
+		}
+		if err != nil {
 			return inventory.EventFail, fmt.Errorf("cleaning failed: %w", err)
 		}
 		// Manual cleaning returns to manageable; automated cleaning ends
 		// in available.
-		if n.TargetProvisionState == inventory.StateManageable {
+		if manualCleaning(n) {
 			return inventory.EventManage, nil
 		}
 		return inventory.EventDone, nil
@@ -218,6 +222,9 @@ func checkArgs(v inventory.Verb, req ProvisionRequest) error {
 // applyArgs keeps a request's arguments where the worker finds them.
 func applyArgs(n *inventory.Node, v inventory.Verb, req ProvisionRequest) {
 	switch v.Event {
+	case inventory.EventProvide, inventory.EventDelete:
+		// Automated cleaning follows: no steps of an earlier manual one.
+		delete(n.DriverInternalInfo, "clean_steps")
 	case inventory.EventClean:
 		n.DriverInternalInfo["clean_steps"] = req.CleanSteps
 		// Manual cleaning goes back to manageable.
@@ -251,6 +258,9 @@ func (c *Conductor) move(n *inventory.Node, tx *nodestore.Tx, ev inventory.Event
 	}
 	n.ProvisionState = to
 	n.TargetProvisionState = inventory.Target(to)
+	if (to == inventory.StateCleaning || to == inventory.StateCleanWait) && manualCleaning(n) {
+		n.TargetProvisionState = inventory.StateManageable
+	}
 	if bootsRamdisk[to] || !agentStates[to] {
 		// The agent of an earlier boot has no business with this one.
 		delete(n.DriverInternalInfo, AgentTokenHashKey)
