@@ -141,7 +141,7 @@ type Boot struct {
 func (h *Hardware) SetBootInterface(mac net.HardwareAddr, addr netip.Addr) error {
 	want := strings.ToLower(mac.String())
 	for i := range h.Interfaces {
-		if h.Interfaces[i].MACAddress != want {
+		if !strings.EqualFold(h.Interfaces[i].MACAddress, want) {
 			continue
 		}
 		if addr.Is4() {
@@ -203,10 +203,6 @@ func (h Hardware) Validate() error {
 // is 0 when there is none. The boot mode is a capability, not a property:
 // see Capabilities.
 func (h Hardware) Properties(rootHints map[string]any) (map[string]any, error) {
-	memMB := h.Memory.PhysicalMB
-	if memMB == 0 {
-		memMB = h.Memory.Total >> 20
-	}
 	var localGB int64
 	root, err := MatchRootDevice(h.Disks, rootHints)
 	switch {
@@ -217,7 +213,7 @@ func (h Hardware) Properties(rootHints map[string]any) (map[string]any, error) {
 	}
 	return map[string]any{
 		"cpus":      h.CPU.Count,
-		"memory_mb": int(memMB),
+		"memory_mb": int(h.memoryMB()),
 		"local_gb":  int(localGB),
 		"cpu_arch":  h.CPU.Architecture,
 	}, nil
@@ -236,10 +232,6 @@ func (h Hardware) Capabilities() map[string]string {
 // Summary is a one-line description for a node's history:
 // "2 x86_64 CPUs, 4096 MiB, 2 disks (20 GiB, 8 GiB), 1 NIC, uefi".
 func (h Hardware) Summary() string {
-	memMB := h.Memory.PhysicalMB
-	if memMB == 0 {
-		memMB = h.Memory.Total >> 20
-	}
 	sizes := make([]string, len(h.Disks))
 	for i, d := range h.Disks {
 		sizes[i] = fmt.Sprintf("%d GiB", d.Size/GiB)
@@ -250,7 +242,16 @@ func (h Hardware) Summary() string {
 	}
 	return fmt.Sprintf("%s, %d MiB, %s, %s, %s",
 		plural(h.CPU.Count, strings.TrimSpace(h.CPU.Architecture+" CPU")),
-		memMB, disks, plural(len(h.Interfaces), "NIC"), h.Boot.CurrentBootMode)
+		h.memoryMB(), disks, plural(len(h.Interfaces), "NIC"), h.Boot.CurrentBootMode)
+}
+
+// memoryMB is the installed memory, or the kernel's total when that is
+// unknown, in MiB.
+func (h Hardware) memoryMB() int64 {
+	if h.Memory.PhysicalMB > 0 {
+		return h.Memory.PhysicalMB
+	}
+	return h.Memory.Total >> 20
 }
 
 func plural(n int, what string) string {
