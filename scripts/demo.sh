@@ -9,7 +9,8 @@
 #     are imported and managed (real BMC credential checks) and inspected:
 #     powered on through their BMCs, they network-boot from the
 #     undercloud (DHCP, TFTP for UEFI, HTTP) into the deploy ramdisk, whose
-#     agent reports their hardware.
+#     agent reports their hardware; then provided: the agent erases their
+#     disks' metadata and they become available.
 # Each step prints its time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -180,6 +181,12 @@ for d in inv["disks"]: print("    disk:", d["name"], d["size"], "bytes, serial",
 for i in inv["interfaces"]: print("    nic:", i["name"], i["mac_address"], i.get("driver"))
 ' || true
 "$BIN/strata" port list
+done_step
+
+step "strata node provide --all --wait   (cleaning: the ramdisk's agent erases the disks' partition tables and signatures)"
+"$BIN/strata" node provide --all --wait 600
+"$BIN/strata" lab console node-0 | tr -d '\r' | grep -a -E "strata-agent: (clean|erased)" | head -4 || true
+"$BIN/strata" node list -c name -c provision_state -c power_state
 done_step
 
 step "strata lab down   (removes every namespace, bridge, tap and process)"

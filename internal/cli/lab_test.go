@@ -488,6 +488,59 @@ func (h *labHarness) inspect(nodes ...string) {
 	}
 }
 
+// provide cleans the inspected nodes through the deploy ramdisk: their
+// disks, given a partition table and a filesystem signature while the VMs
+// are off, have them erased, and the nodes become available.
+func (h *labHarness) provide(nodes ...string) {
+	t := h.t
+	t.Helper()
+	offsets := []int64{510, 512, 1024 + 56} // MBR signature, GPT header, ext4 magic (no partition: at the disk's start)
+	for _, n := range nodes {
+		disk := filepath.Join(h.stateD, "nodes", n, "disk0.raw")
+		f, err := os.OpenFile(disk, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _ := f.Stat()
+		for _, off := range append(offsets, st.Size()-512) {
+			if _, err := f.WriteAt([]byte("EFI PART"), off); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f.Close()
+	}
+	start := time.Now()
+	h.strata(append(append([]string{"node", "provide"}, nodes...), "--wait", "600")...)
+	t.Logf("provide (cleaning through the ramdisk): %s", time.Since(start).Round(time.Second))
+	for _, n := range nodes {
+		var node struct {
+			State     string `json:"provision_state"`
+			LastError string `json:"last_error"`
+		}
+		json.Unmarshal([]byte(h.strata("node", "show", n, "-f", "json")), &node)
+		if node.State != "available" {
+			t.Fatalf("%s is %s after provide: %s", n, node.State, node.LastError)
+		}
+		console := strings.ReplaceAll(h.strata("lab", "console", n), "\r", "")
+		if !strings.Contains(console, "erased the metadata of /dev/vda") {
+			t.Errorf("%s's console shows no erasure:\n%s", n, tailLines(console, 30))
+		}
+		f, err := os.Open(filepath.Join(h.stateD, "nodes", n, "disk0.raw"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _ := f.Stat()
+		for _, off := range append(offsets, st.Size()-512) {
+			b := make([]byte, 8)
+			f.ReadAt(b, off)
+			if string(b) == "EFI PART" {
+				t.Errorf("%s: the signature at offset %d survived cleaning", n, off)
+			}
+		}
+		f.Close()
+	}
+}
+
 // TestLab is the lab's end-to-end test, the issue's "done when": a lab of
 // two VMs, imported into its undercloud and managed (one IPMI BMC checked
 // through ipmitool, one Redfish BMC through gofish), driven with the real
@@ -573,6 +626,7 @@ func TestLab(t *testing.T) {
 		}
 
 		h.inspect("node-0", "node-1")
+		h.provide("node-0", "node-1")
 
 		h.down()
 		h.strata("lab", "down") // idempotent
