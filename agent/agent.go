@@ -85,7 +85,7 @@ func work(ctx context.Context, root string, p Params, nic BootNIC, c *client, ou
 		}
 	}
 	fmt.Fprintf(out, "strata-agent: node %s is %s\n", n.UUID, n.ProvisionState)
-	inspected, cleaned := false, false
+	inspected, cleaned, deployed := false, false, false
 	for {
 		switch n.ProvisionState {
 		case "inspecting", "inspect wait":
@@ -93,6 +93,13 @@ func work(ctx context.Context, root string, p Params, nic BootNIC, c *client, ou
 				inspected = true
 				if err := inspect(ctx, root, nic, c, out); err != nil {
 					fmt.Fprintf(out, "strata-agent: inspection failed: %v\n", err)
+				}
+			}
+		case "deploying", "wait call-back":
+			if !deployed {
+				deployed = true
+				if err := deploy(ctx, root, n, c, out); err != nil {
+					fmt.Fprintf(out, "strata-agent: deploy failed: %v\n", err)
 				}
 			}
 		case "cleaning", "clean wait":

@@ -105,6 +105,12 @@ func (c *client) continueCleaning(ctx context.Context, failure string) error {
 	return c.call(ctx, http.MethodPost, "/v1/continue_cleaning?node_uuid="+url.QueryEscape(c.node), body, nil)
 }
 
+// continueDeploy reports the end of the image write.
+func (c *client) continueDeploy(ctx context.Context, failure string) error {
+	body := map[string]any{"agent_token": c.token, "error": failure}
+	return c.call(ctx, http.MethodPost, "/v1/continue_deploy?node_uuid="+url.QueryEscape(c.node), body, nil)
+}
+
 func (c *client) call(ctx context.Context, method, path string, body, out any) error {
 	var rd io.Reader
 	if body != nil {

@@ -3,9 +3,12 @@ package agent
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
@@ -33,6 +36,9 @@ func (d bootsRamdisk) Phase(ctx context.Context, n *inventory.Node, p conductor.
 	if p == conductor.PhaseInspect || p == conductor.PhaseClean {
 		return conductor.ErrWaitAgent
 	}
+	if written, _ := n.DriverInternalInfo["agent_image_written"].(bool); p == conductor.PhaseDeploy && !written {
+		return conductor.ErrWaitAgent
+	}
 	return d.Fake.Phase(ctx, n, p)
 }
 
@@ -54,10 +60,12 @@ func (w *syncWriter) String() string {
 	return w.b.String()
 }
 
-// TestInspectionAgainstTheUndercloud runs the agent's work, from lookup
-// to the end of its boot, against the undercloud's real API and
-// conductor, on a machine whose /proc and /sys are a rendered tree.
-func TestInspectionAgainstTheUndercloud(t *testing.T) {
+// TestAgentAgainstTheUndercloud runs the agent's work, from lookup
+// to the end of each boot, against the undercloud's real API and
+// conductor, on a machine whose /proc and /sys are a rendered tree and
+// whose disks are files: inspection, cleaning, a deploy with a wrong
+// checksum, and one with the right one.
+func TestAgentAgainstTheUndercloud(t *testing.T) {
 	lookupRetry, heartbeatInterval = 50*time.Millisecond, 50*time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -146,6 +154,54 @@ func TestInspectionAgainstTheUndercloud(t *testing.T) {
 	}
 	waitFor(t, nodes, n.UUID, "available")
 	checkErased(t, disk, 4<<30, [2]int64{2048, 1 << 20})
+
+	// deploy: the image goes onto the root disk, the smallest of at least
+	// 4 GiB, checked against its SHA-256. First with a wrong one.
+	image := bytes.Repeat([]byte("strata image "), 300_000)
+	sum := sha256.Sum256(image)
+	imgSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(image) }))
+	defer imgSrv.Close()
+	setInfo := func(checksum string) {
+		_, _, err := nodes.UpdateNode(ctx, n.UUID, func(n *inventory.Node, tx *nodestore.Tx) error {
+			n.InstanceInfo = map[string]any{"image_source": imgSrv.URL + "/img.raw", "image_os_hash_algo": "sha256", "image_os_hash_value": checksum}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	bootOnce := func(wantState string) string {
+		waitFor(t, nodes, n.UUID, "wait call-back")
+		out := &syncWriter{}
+		if err := work(ctx, root+"/", Params{BootMAC: mac, API: u}, nic, newClient(u), out, slog.New(slog.DiscardHandler)); err != nil {
+			t.Fatalf("work: %v\n%s", err, out)
+		}
+		waitFor(t, nodes, n.UUID, wantState)
+		return out.String()
+	}
+	setInfo(strings.Repeat("ab", 32))
+	if err := c.Provision(ctx, n.UUID, conductor.ProvisionRequest{Verb: "active"}); err != nil {
+		t.Fatal(err)
+	}
+	console := bootOnce("deploy failed")
+	if got, _, _ := nodes.GetNode(ctx, n.UUID); !strings.Contains(got.LastError, "is not the one asked for") || !strings.Contains(console, "deploy failed") {
+		t.Errorf("a wrong checksum: last_error %q, console:\n%s", got.LastError, console)
+	}
+	setInfo(hex.EncodeToString(sum[:]))
+	if err := c.Provision(ctx, n.UUID, conductor.ProvisionRequest{Verb: "active"}); err != nil {
+		t.Fatal(err)
+	}
+	console = bootOnce("active")
+	if !strings.Contains(console, fmt.Sprintf("wrote %d bytes onto /dev/vda", len(image))) {
+		t.Errorf("console:\n%s", console)
+	}
+	written := make([]byte, len(image))
+	f, _ := os.Open(disk)
+	f.ReadAt(written, 0)
+	f.Close()
+	if !bytes.Equal(written, image) {
+		t.Error("the disk does not hold the image")
+	}
 }
 
 // writeDisk makes root/dev/NAME a sparse file of size bytes with

@@ -172,14 +172,7 @@ step "What inspection found: the nodes' properties, node-1's inventory and the p
 for n in node-0 node-1; do
   echo "    $n: $("$BIN/strata" node show $n -f json -c properties | python3 -c 'import json,sys; print(json.load(sys.stdin)["properties"])')"
 done
-/usr/bin/openstack baremetal node inventory save node-1 2>/dev/null | python3 -c '
-import json, sys
-inv = json.load(sys.stdin)["inventory"]
-print("    cpu:", inv["cpu"]["count"], inv["cpu"]["model_name"], inv["cpu"]["architecture"])
-print("    memory MiB:", inv["memory"]["physical_mb"], " boot:", inv["boot"]["current_boot_mode"])
-for d in inv["disks"]: print("    disk:", d["name"], d["size"], "bytes, serial", d.get("serial"))
-for i in inv["interfaces"]: print("    nic:", i["name"], i["mac_address"], i.get("driver"))
-' || true
+"$BIN/strata" node inventory node-1
 "$BIN/strata" port list
 done_step
 

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 //	POST /v1/heartbeat/{node}                               {"agent_token", "agent_version", "agent_status"}
 //	POST /v1/continue_inspection?node_uuid=UUID              {"agent_token", "inventory"}
 //	POST /v1/continue_cleaning?node_uuid=UUID                {"agent_token", "error"}
+//	POST /v1/continue_deploy?node_uuid=UUID                  {"agent_token", "error"}
 
 // heartbeatTimeout is the heartbeat period the lookup tells the agent to
 // keep under, in seconds.
@@ -167,6 +169,17 @@ func (s *server) continueInspection(r *http.Request) (any, error) {
 // continueCleaning is POST /v1/continue_cleaning?node_uuid=UUID: the end
 // of the agent's clean steps, with an error when one failed.
 func (s *server) continueCleaning(r *http.Request) (any, error) {
+	return s.agentResult(r, s.conductor.ContinueCleaning)
+}
+
+// continueDeploy is POST /v1/continue_deploy?node_uuid=UUID: the end of
+// the agent's image write, with an error when it failed.
+func (s *server) continueDeploy(r *http.Request) (any, error) {
+	return s.agentResult(r, s.conductor.ContinueDeploy)
+}
+
+// agentResult reads {"agent_token", "error"} and hands it to record.
+func (s *server) agentResult(r *http.Request, record func(ctx context.Context, node, token, failure string) (*inventory.Node, error)) (any, error) {
 	body, err := readObject(r, false)
 	if err != nil {
 		return nil, err
@@ -186,7 +199,7 @@ func (s *server) continueCleaning(r *http.Request) (any, error) {
 	if ident == "" {
 		return nil, badRequest("node_uuid is required: the node the result is for.")
 	}
-	n, err := s.conductor.ContinueCleaning(r.Context(), ident, token, failure)
+	n, err := record(r.Context(), ident, token, failure)
 	if err != nil {
 		return nil, nodeErr(ident, err)
 	}

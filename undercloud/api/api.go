@@ -22,7 +22,7 @@
 //	GET  /v1/nodes/{node}/inventory               what inspection found (1.81)
 //	GET  /v1/nodes/{node}/ports[/detail]
 //	GET  /v1/ports[/detail], POST /v1/ports, GET|PATCH|DELETE /v1/ports/{port}
-//	GET  /v1/lookup, POST /v1/heartbeat/{node}, POST /v1/continue_inspection|cleaning
+//	GET  /v1/lookup, POST /v1/heartbeat/{node}, POST /v1/continue_inspection|cleaning|deploy
 //	                                              the deploy agent's calls (agent token, see agent.go)
 package api
 
@@ -102,6 +102,8 @@ type Conductor interface {
 	ContinueInspection(ctx context.Context, node, token string, in conductor.Inspection) (*inventory.Node, error)
 	// ContinueCleaning records the end of the agent's clean steps.
 	ContinueCleaning(ctx context.Context, node, token, failure string) (*inventory.Node, error)
+	// ContinueDeploy records the end of the agent's image write.
+	ContinueDeploy(ctx context.Context, node, token, failure string) (*inventory.Node, error)
 }
 
 // Config configures the API handler.
@@ -203,6 +205,7 @@ func (s *server) routes() {
 	handle("POST /v1/heartbeat/{node}", s.agentHeartbeat)
 	handle("POST /v1/continue_inspection", s.continueInspection)
 	handle("POST /v1/continue_cleaning", s.continueCleaning)
+	handle("POST /v1/continue_deploy", s.continueDeploy)
 
 	handle("GET /v1/ports", s.listPorts)
 	handle("GET /v1/ports/detail", s.listPortsDetail)

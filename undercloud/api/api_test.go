@@ -533,3 +533,7 @@ func (c *fakeConductor) ContinueInspection(ctx context.Context, node, token stri
 func (c *fakeConductor) ContinueCleaning(ctx context.Context, node, token, failure string) (*inventory.Node, error) {
 	return c.agent.ContinueCleaning(ctx, node, token, failure)
 }
+
+func (c *fakeConductor) ContinueDeploy(ctx context.Context, node, token, failure string) (*inventory.Node, error) {
+	return c.agent.ContinueDeploy(ctx, node, token, failure)
+}

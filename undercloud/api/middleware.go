@@ -147,7 +147,8 @@ func isPublic(r *http.Request) bool {
 	case r.Method == http.MethodGet && r.URL.Path == "/v1/lookup",
 		r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/v1/heartbeat/"),
 		r.Method == http.MethodPost && r.URL.Path == "/v1/continue_inspection",
-		r.Method == http.MethodPost && r.URL.Path == "/v1/continue_cleaning":
+		r.Method == http.MethodPost && r.URL.Path == "/v1/continue_cleaning",
+		r.Method == http.MethodPost && r.URL.Path == "/v1/continue_deploy":
 		return true
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {

@@ -12,7 +12,7 @@ import (
 )
 
 // ErrAgentRequired is returned for the provisioning phases whose agent
-// steps are not written yet (deploying, rescue, service).
+// steps are not written yet (rescue, unrescue, service).
 var ErrAgentRequired = errors.New("this phase needs deploy ramdisk agent steps that are not available yet")
 
 // Hardware is the ipmi or redfish hardware type: power and boot devices
@@ -46,7 +46,10 @@ func (h *Hardware) Validate(n *inventory.Node) map[string]error {
 		case "power", "management", "inspect", "boot":
 			out[i] = err
 		case "deploy":
-			out[i] = ErrAgentRequired
+			out[i] = err
+			if err == nil {
+				out[i] = checkImage(n)
+			}
 		case "console", "raid", "rescue":
 			out[i] = errors.New("not supported")
 		default:
@@ -150,13 +153,24 @@ func (h *Hardware) BootDevices() []string {
 	return []string{BootPXE, BootDisk, BootCDROM, BootBIOS, BootSafe}
 }
 
-// Phase boots the deploy ramdisk for an inspection or a cleaning (which
-// go on when its agent calls back), powers the node off for a tear down
-// and checks the BMC for an adoption; the other phases need agent steps
-// that are not written yet.
+// Phase boots the deploy ramdisk for an inspection, a cleaning or a
+// deploy (which go on when its agent calls back), boots a deployed node
+// from its disk, powers the node off for a tear down and checks the BMC
+// for an adoption; rescue and service need agent steps not written yet.
 func (h *Hardware) Phase(ctx context.Context, n *inventory.Node, p Phase) error {
 	switch p {
 	case PhaseInspect, PhaseClean:
+		if err := h.bootRamdisk(ctx, n); err != nil {
+			return err
+		}
+		return ErrWaitAgent
+	case PhaseDeploy:
+		if written, _ := n.DriverInternalInfo[imageWrittenKey].(bool); written {
+			return h.bootDisk(ctx, n)
+		}
+		if err := checkImage(n); err != nil {
+			return fmt.Errorf("%w: %w", errNoImage, err)
+		}
 		if err := h.bootRamdisk(ctx, n); err != nil {
 			return err
 		}
@@ -169,6 +183,18 @@ func (h *Hardware) Phase(ctx context.Context, n *inventory.Node, p Phase) error 
 	default:
 		return fmt.Errorf("%s of node %s: %w", p, n.UUID, ErrAgentRequired)
 	}
+}
+
+// bootDisk makes the node boot from its disk from now on, and reboots it
+// into the image the agent wrote.
+func (h *Hardware) bootDisk(ctx context.Context, n *inventory.Node) error {
+	if err := h.SetBootDevice(ctx, n, BootDisk, true); err != nil {
+		return fmt.Errorf("set boot device disk: %w", err)
+	}
+	if _, err := h.SetPower(ctx, n, inventory.Rebooting); err != nil {
+		return fmt.Errorf("reboot into the image: %w", err)
+	}
+	return nil
 }
 
 // bootRamdisk network-boots the node once: boot device PXE for the next

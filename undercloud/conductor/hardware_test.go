@@ -133,10 +133,9 @@ func TestHardwareValidate(t *testing.T) {
 					t.Errorf("%s: %v, want an invalid input error naming %s", i, err, tc.wantField)
 				}
 			}
-			for _, i := range []string{"deploy"} {
-				if !errors.Is(got[i], conductor.ErrAgentRequired) {
-					t.Errorf("%s: %v, want ErrAgentRequired", i, got[i])
-				}
+			// Deploying also needs an image the agent can check.
+			if want := "instance_info.image_source: is required"; tc.wantField == "" && (got["deploy"] == nil || !strings.Contains(got["deploy"].Error(), want)) {
+				t.Errorf("deploy: %v, want %q", got["deploy"], want)
 			}
 			for _, i := range []string{"console", "raid", "rescue"} {
 				if got[i] == nil {
@@ -369,11 +368,14 @@ func TestHardwarePhases(t *testing.T) {
 			t.Errorf("%s with a wrong password: %v", p, err)
 		}
 	}
-	for _, p := range []conductor.Phase{conductor.PhaseDeploy, conductor.PhaseRescue, conductor.PhaseUnrescue, conductor.PhaseService} {
+	for _, p := range []conductor.Phase{conductor.PhaseRescue, conductor.PhaseUnrescue, conductor.PhaseService} {
 		err := h.Phase(ctx, n, p)
 		if !errors.Is(err, conductor.ErrAgentRequired) || !strings.Contains(err.Error(), n.UUID) {
 			t.Errorf("%s: %v, want ErrAgentRequired naming the node", p, err)
 		}
+	}
+	if err := h.Phase(ctx, n, conductor.PhaseDeploy); err == nil || !strings.Contains(err.Error(), "instance_info.image_source") {
+		t.Errorf("deploy without an image: %v", err)
 	}
 	if got := fmt.Sprint(sim.Boots()); got != "[disk]" {
 		t.Errorf("the machine booted %s, want once, from its disk, before the tear down", got)

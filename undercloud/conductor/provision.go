@@ -130,6 +130,11 @@ func (c *Conductor) Provision(ctx context.Context, ident string, req ProvisionRe
 			return inventory.Invalid("driver_info", "%v", err)
 		}
 	}
+	if verb.Event == inventory.EventDeploy || verb.Event == inventory.EventRebuild {
+		if err := firstError(d.Validate(n), "deploy"); err != nil {
+			return err
+		}
+	}
 
 	// Reserve a worker before touching the node, so that a full pool
 	// refuses the request without changing anything.
@@ -230,6 +235,7 @@ func applyArgs(n *inventory.Node, v inventory.Verb, req ProvisionRequest) {
 		// Manual cleaning goes back to manageable.
 		n.TargetProvisionState = inventory.StateManageable
 	case inventory.EventDeploy, inventory.EventRebuild:
+		delete(n.DriverInternalInfo, imageWrittenKey)
 		if req.ConfigDrive != nil {
 			n.InstanceInfo["configdrive"] = req.ConfigDrive
 		}

@@ -1,0 +1,116 @@
+package agent
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/stratacloud/strata/agent/hwinfo"
+	"github.com/stratacloud/strata/inventory"
+)
+
+// writeBuffer is the size of the writes to the disk.
+const writeBuffer = 4 << 20
+
+// deploy writes the node's image onto its root disk and reports how it
+// went.
+func deploy(ctx context.Context, root string, n node, c *client, out io.Writer) error {
+	failure := ""
+	if err := writeImage(ctx, root, n, out); err != nil {
+		failure = err.Error()
+	}
+	if err := retryConflict(ctx, func() error { return c.continueDeploy(ctx, failure) }); err != nil {
+		return err
+	}
+	if failure != "" {
+		return fmt.Errorf("%s", failure)
+	}
+	fmt.Fprintln(out, "strata-agent: deploy done; the undercloud boots the node from its disk")
+	return nil
+}
+
+// writeImage streams instance_info.image_source onto the root disk (by
+// the node's root_device hints, else the smallest disk of at least 4 GiB),
+// hashing what it writes, and fails unless the SHA-256 is the expected
+// one.
+func writeImage(ctx context.Context, root string, n node, out io.Writer) error {
+	src, _ := n.InstanceInfo["image_source"].(string)
+	if src == "" {
+		return fmt.Errorf("instance_info.image_source is not set")
+	}
+	want := expectedSHA256(n.InstanceInfo)
+	if want == "" {
+		return fmt.Errorf("instance_info names no SHA-256 for the image")
+	}
+	hw, err := hwinfo.Collect(root)
+	if err != nil {
+		return err
+	}
+	hints, _ := n.Properties["root_device"].(map[string]any)
+	disk, err := inventory.MatchRootDevice(hw.Disks, hints)
+	if err != nil {
+		return fmt.Errorf("root device: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{}).Do(req)
+	if err != nil {
+		return fmt.Errorf("image %s: %w", src, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("image %s: %s", src, resp.Status)
+	}
+	if resp.ContentLength > disk.Size {
+		return fmt.Errorf("image %s is %d bytes, larger than %s (%d bytes)", src, resp.ContentLength, disk.Name, disk.Size)
+	}
+	fmt.Fprintf(out, "strata-agent: writing %s onto %s (%d bytes)\n", src, disk.Name, resp.ContentLength)
+	f, err := os.OpenFile(filepath.Join(root, disk.Name), os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	start := time.Now()
+	h := sha256.New()
+	w := bufio.NewWriterSize(f, writeBuffer)
+	n64, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(resp.Body, disk.Size+1))
+	if err == nil && n64 > disk.Size {
+		err = fmt.Errorf("the image is larger than %s (%d bytes)", disk.Name, disk.Size)
+	}
+	if err == nil {
+		err = w.Flush()
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if err != nil {
+		return fmt.Errorf("writing the image onto %s: %w", disk.Name, err)
+	}
+	got := hex.EncodeToString(h.Sum(nil))
+	if got != want {
+		return fmt.Errorf("the image's SHA-256 is %s, not %s as instance_info says: the image on %s is not the one asked for", got, want, disk.Name)
+	}
+	secs := time.Since(start).Seconds()
+	fmt.Fprintf(out, "strata-agent: wrote %d bytes onto %s in %.1fs (%.1f MB/s), sha256 %s\n", n64, disk.Name, secs, float64(n64)/1e6/max(secs, 1e-3), got)
+	return nil
+}
+
+// expectedSHA256 is the image's SHA-256 as instance_info gives it (the
+// undercloud checked its form before deploying).
+func expectedSHA256(info map[string]any) string {
+	if v, _ := info["image_os_hash_value"].(string); v != "" {
+		return strings.ToLower(v)
+	}
+	v, _ := info["image_checksum"].(string)
+	return strings.ToLower(strings.TrimPrefix(v, "sha256:"))
+}
