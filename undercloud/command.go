@@ -79,7 +79,7 @@ Everything else is set in a YAML config file (--config), for example:
     deploy_callback_timeout: 30m  # it fails and is powered off
   provisioning:           # network boot: DHCP, TFTP and HTTP boot (iPXE)
     interface: eth1       # the provisioning network; empty: none of them run
-    netns: ""             # namespace path of the interface (lab; DHCP and HTTP only)
+    netns: ""             # namespace path of the interface (lab; DHCP, TFTP and HTTP all served there)
     address: 192.168.24.1/24  # the undercloud's address on it (required)
     dhcp_range: 192.168.24.100-192.168.24.200  # default .100-.200 of the subnet
     dhcp_mode: managed    # or proxy, beside another DHCP server

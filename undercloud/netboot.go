@@ -164,15 +164,8 @@ func newNetboot(p provisioning, s *store.Store, nodes portNodes, apiURL string, 
 			return fmt.Errorf("httpboot: %w", err)
 		}
 		nb.ln = ln
-		if p.Netns != "" {
-			// pin/tftp opens a new socket for each transfer, on whatever
-			// thread its goroutine runs: in the daemon's namespace, not
-			// this one. Until pxe/tftp can serve every transfer from its
-			// one socket, there is no TFTP in another namespace; iPXE
-			// clients (qemu's NIC ROMs) need none, they get the script URL.
-			log.Warn("tftp not started: not supported with provisioning.netns; run the daemon inside the namespace instead", "netns", p.Netns)
-			return nil
-		}
+		// The TFTP server serves, and opens each transfer's socket, in
+		// the namespace of this socket, whichever thread runs it.
 		ts, err := tftp.New(tftp.Config{
 			Addr:       netip.AddrPortFrom(addr, 69).String(),
 			Root:       p.TFTPRoot,

@@ -131,9 +131,10 @@ esac
 `
 
 // TestNetboot runs the daemon with its network-boot services on a veth in
-// a namespace and boots a client against them, step by step, from the
-// other end: DHCP with busybox udhcpc, the iPXE script and an image with
-// curl over HTTP, the iPXE loader with curl over TFTP.
+// a namespace (provisioning.netns) and boots a client against them, step
+// by step, from the other end: DHCP with busybox udhcpc, the iPXE loaders
+// with curl and tftp-hpa over TFTP, the iPXE script and an image with curl
+// over HTTP.
 func TestNetboot(t *testing.T) {
 	t.Parallel()
 	pn := newProvisioningNet(t)
@@ -205,6 +206,32 @@ func TestNetboot(t *testing.T) {
 		}
 		if got["boot_file"] != "undionly.kpxe" || got["siaddr"] != "192.168.77.1" || got["serverid"] != "192.168.77.1" {
 			t.Errorf("boot options %v, want boot_file undionly.kpxe from siaddr and serverid 192.168.77.1", got)
+		}
+	})
+
+	t.Run("tftp", func(t *testing.T) {
+		// The daemon runs here, its TFTP socket is in the provisioning
+		// namespace: the loaders come over TFTP all the same, with curl's
+		// Ethernet-sized blocks and tftp-hpa's 512-byte ones. The address
+		// is the client's own, whether or not DHCP gave it one.
+		if err := netlab.AddAddress(pn.clNS, pn.clLink, netip.MustParsePrefix("192.168.77.9/24")); err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		for _, c := range []struct {
+			loader string
+			args   []string
+		}{
+			{"undionly.kpxe", []string{"curl", "-sSf", "--tftp-blksize", "1468", "-o", filepath.Join(dir, "undionly.kpxe"), "tftp://192.168.77.1/undionly.kpxe"}},
+			{"snponly.efi", []string{"tftp", "-m", "binary", "192.168.77.1", "-c", "get", "snponly.efi", filepath.Join(dir, "snponly.efi")}},
+		} {
+			out, err := pn.exec(t, 30*time.Second, c.args...)
+			if err != nil || bytes.Contains(out, []byte("Error")) {
+				t.Fatalf("%s: %v\n%s", c.loader, err, out)
+			}
+			if got, want := sha256File(t, filepath.Join(dir, c.loader)), sha256File(t, filepath.Join("/usr/lib/ipxe", c.loader)); got != want {
+				t.Errorf("%s over TFTP: sha256 %s, want %s", c.loader, got, want)
+			}
 		}
 	})
 

@@ -11,6 +11,22 @@
 // and the windowsize option (RFC 7440) is not negotiated: v3.1.0 only has
 // an unnegotiated "anticipate" mode that lock-step clients are not ready
 // for, so it stays off.
+//
+// The server serves in the network namespace of its socket, which need not
+// be that of the goroutines that run it: New binds Addr in the namespace
+// of the thread that calls it, or the caller hands it a socket opened
+// anywhere (Config.Conn). pin/tftp's loop, which opens each transfer's
+// socket and caps blksize by the MTU of the interface a request came in
+// on (looked up by index), then runs on a thread moved into the socket's
+// namespace (which takes CAP_SYS_ADMIN and CAP_NET_ADMIN, as entering the
+// namespace to open the socket did).
+//
+// Each transfer has a socket of its own on a random port, as RFC 1350 has
+// it. pin/tftp v3.1.0's single-port mode, all transfers through port 69,
+// is not offered: it measured about five times slower here, a stray
+// packet from a port with no transfer left that port unanswered for good,
+// and its loop raced with the end of transfers (a send on a closed
+// channel, and data races the race detector reports).
 package tftp
 
 import (
@@ -47,6 +63,11 @@ type Config struct {
 	// Addr is the UDP address to listen on: DefaultAddr, or a test address
 	// such as "127.0.0.1:0".
 	Addr string
+	// Conn, when set, is the socket to serve from, and Addr is ignored:
+	// one the caller opened, for example inside the network namespace of
+	// the provisioning interface while the server runs in another. New
+	// takes it over: the server closes it, also when New fails.
+	Conn *net.UDPConn
 	// Root is the directory whose files are served. It must exist.
 	Root string
 	// Virtual, when set, is asked first about every request that passed
@@ -104,9 +125,20 @@ var (
 	errShutdown = errors.New("server shutting down")
 )
 
-// New checks cfg, opens the root and binds the UDP socket, so that Addr is
-// known before Run. Close releases a server that is never run.
+// New checks cfg, opens the root and binds the UDP socket (or takes over
+// cfg.Conn), so that Addr is known before Run. It binds in the network
+// namespace of the calling thread, and the server then serves in that
+// namespace, whichever thread runs Run. Close releases a server that is
+// never run.
 func New(cfg Config) (*Server, error) {
+	s, err := newServer(cfg)
+	if err != nil && cfg.Conn != nil {
+		cfg.Conn.Close()
+	}
+	return s, err
+}
+
+func newServer(cfg Config) (*Server, error) {
 	if cfg.Addr == "" {
 		cfg.Addr = DefaultAddr
 	}
@@ -137,18 +169,23 @@ func New(cfg Config) (*Server, error) {
 	case cfg.Retries < 0:
 		return nil, fmt.Errorf("tftp: retries: %d is negative", cfg.Retries)
 	}
-	ap, err := net.ResolveUDPAddr("udp", cfg.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("tftp: addr: %w", err)
+	var ap *net.UDPAddr
+	if cfg.Conn == nil {
+		var err error
+		if ap, err = net.ResolveUDPAddr("udp", cfg.Addr); err != nil {
+			return nil, fmt.Errorf("tftp: addr: %w", err)
+		}
 	}
 	root, err := os.OpenRoot(cfg.Root)
 	if err != nil {
 		return nil, fmt.Errorf("tftp: root: %w", err)
 	}
-	conn, err := net.ListenUDP("udp", ap)
-	if err != nil {
-		root.Close()
-		return nil, fmt.Errorf("tftp: %w", err)
+	conn := cfg.Conn
+	if conn == nil {
+		if conn, err = net.ListenUDP("udp", ap); err != nil {
+			root.Close()
+			return nil, fmt.Errorf("tftp: %w", err)
+		}
 	}
 	s := &Server{
 		cfg:  cfg,
@@ -187,7 +224,7 @@ func (s *Server) Run(ctx context.Context) error {
 	defer s.release()
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		if err := s.lib.Serve(s.conn); err != nil {
+		if err := s.serve(); err != nil {
 			return fmt.Errorf("tftp: %w", err)
 		}
 		return nil

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -16,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stratacloud/strata/pxe/tftp"
 )
@@ -38,9 +41,11 @@ func TestTFTPHPA(t *testing.T) {
 		}
 		sameFile(t, local, want)
 	}
-	if got := metric(t, s.reg, "strata_tftp_transfer_duration_seconds", "result", "ok"); got != 4 {
-		t.Errorf("transfers ok: got %v, want 4", got)
-	}
+	// The client is done when it has sent the last acknowledgement; the
+	// server counts the transfer once that has come.
+	waitFor(t, "4 transfers ok", func() bool {
+		return metric(t, s.reg, "strata_tftp_transfer_duration_seconds", "result", "ok") == 4
+	})
 	var total float64
 	for _, b := range files {
 		total += float64(len(b))
@@ -383,6 +388,37 @@ func TestShutdown(t *testing.T) {
 	s2.Close()
 }
 
+// TestShutdownIdle: a server that served a transfer and then shuts down
+// counts no bad packet: the read that the shutdown interrupts is not one.
+func TestShutdownIdle(t *testing.T) {
+	root := t.TempDir()
+	want := writeRandom(t, root, "f.bin", 3000)
+	reg := prometheus.NewRegistry()
+	s, err := tftp.New(tftp.Config{Addr: "127.0.0.1:0", Root: root, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	local := filepath.Join(t.TempDir(), "f.bin")
+	tftpGet(t, strconv.Itoa(int(s.Addr().Port())), "f.bin", local)
+	sameFile(t, local, want)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return after its context ended")
+	}
+	if got := metric(t, reg, "strata_tftp_errors_total", "reason", "bad_packet"); got != 0 {
+		t.Errorf("bad packets: got %v, want 0", got)
+	}
+}
+
 func TestConfig(t *testing.T) {
 	root := t.TempDir()
 	bad := []tftp.Config{
@@ -409,5 +445,37 @@ func TestConfig(t *testing.T) {
 	}
 	if err := s.Close(); err != nil {
 		t.Error(err)
+	}
+
+	// New takes Conn over, Addr aside: it closes it if it fails, and the
+	// server closes it when it is done.
+	listen := func() *net.UDPConn {
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	c := listen()
+	if s, err := tftp.New(tftp.Config{Conn: c, Root: filepath.Join(root, "missing")}); err == nil {
+		s.Close()
+		t.Error("New with a missing root succeeded")
+	}
+	if _, err := c.WriteToUDP([]byte("x"), c.LocalAddr().(*net.UDPAddr)); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Conn after New failed: write: %v, want it closed", err)
+	}
+	c = listen()
+	s, err = tftp.New(tftp.Config{Conn: c, Addr: "no such host:x", Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.Addr(), c.LocalAddr().(*net.UDPAddr).AddrPort(); got != want {
+		t.Errorf("Addr with Conn: got %v, want %v", got, want)
+	}
+	if err := s.Close(); err != nil {
+		t.Error(err)
+	}
+	if _, err := c.WriteToUDP([]byte("x"), c.LocalAddr().(*net.UDPAddr)); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Conn after Close: write: %v, want it closed", err)
 	}
 }
