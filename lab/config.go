@@ -96,6 +96,10 @@ type UndercloudConfig struct {
 	// KernelCache holds the Debian kernel `make deps` unpacked, for the
 	// deploy ramdisk. Default /var/cache/strata/kernel.
 	KernelCache string `json:"kernel_cache,omitempty"`
+	// Busybox is the static busybox of the test image the lab serves at
+	// http://192.168.24.1:8088/images/test-image.raw. Default
+	// /bin/busybox (Debian's busybox-static).
+	Busybox string `json:"busybox,omitempty"`
 	// APIPort is the port on 127.0.0.1 where the host reaches the
 	// undercloud's API. Default 0: a free port.
 	APIPort int `json:"api_port,omitempty"`
@@ -178,6 +182,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.Accel == "" {
 		c.Accel = AccelAuto
+	}
+	if c.Undercloud.Busybox == "" {
+		c.Undercloud.Busybox = "/bin/busybox"
 	}
 	if c.BMC.Username == "" {
 		c.BMC.Username = "admin"
@@ -484,3 +491,7 @@ func NodeBMCAddr(i int) netip.Addr {
 
 // The undercloud's API inside its namespace.
 const undercloudAPIPort = 6385
+
+// undercloudBootPort is the undercloud's HTTP boot port in the lab (its
+// default).
+const undercloudBootPort = 8088

@@ -49,7 +49,7 @@ nodes:
 		Accel: "tcg",
 		BMC:   BMCConfig{Username: "root", Password: "calvin"},
 		Undercloud: UndercloudConfig{
-			APIPort: 16385, PowerSyncInterval: Duration(5 * time.Second), Username: "admin",
+			Busybox: "/bin/busybox", APIPort: 16385, PowerSyncInterval: Duration(5 * time.Second), Username: "admin",
 		},
 		Nodes: []Node{
 			{

@@ -96,10 +96,15 @@ type State struct {
 	// APIURL is where the host reaches the undercloud's API (a loopback
 	// forward into the undercloud's namespace); UndercloudURL is the API's
 	// own address, inside the lab.
-	APIURL        string      `json:"api_url,omitempty"`
-	UndercloudURL string      `json:"undercloud_url,omitempty"`
-	Namespaces    []string    `json:"namespaces"`
-	Nodes         []NodeState `json:"nodes"`
+	APIURL        string `json:"api_url,omitempty"`
+	UndercloudURL string `json:"undercloud_url,omitempty"`
+	// TestImageURL is the test image the undercloud serves, for deploying
+	// nodes (image_source), and TestImageSHA256 its checksum
+	// (image_os_hash_value).
+	TestImageURL    string      `json:"test_image_url,omitempty"`
+	TestImageSHA256 string      `json:"test_image_sha256,omitempty"`
+	Namespaces      []string    `json:"namespaces"`
+	Nodes           []NodeState `json:"nodes"`
 	// Resources are in the order they were created.
 	Resources []Resource `json:"resources"`
 	Updated   time.Time  `json:"updated"`

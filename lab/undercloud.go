@@ -58,10 +58,20 @@ func (d *daemon) startUndercloud() error {
 		return fmt.Errorf("deploy ramdisk: %w", err)
 	}
 	d.log.Info("deploy ramdisk built", "kernel", k.Release, "ramdisk_bytes", ramdisk.Size, "ramdisk_sha256", ramdisk.SHA256)
+	ctl, _ := networkByName(NetCtlplane)
+	// A small image to deploy, served beside the ramdisk.
+	testImage, err := images.InstallTestImage(filepath.Join(dir, "images"), k, d.cfg.Undercloud.Busybox)
+	if err != nil {
+		return err
+	}
+	imageURL := "http://" + net.JoinHostPort(ctl.Undercloud.String(), strconv.Itoa(undercloudBootPort)) + "/images/" + testImage.Name
+	if err := d.st.update(func(s *State) { s.TestImageURL, s.TestImageSHA256 = imageURL, testImage.SHA256 }); err != nil {
+		return err
+	}
+	d.log.Info("test image built", "url", imageURL, "sha256", testImage.SHA256)
 	conf := filepath.Join(d.dir, "undercloud.yaml")
 	// The undercloud serves network boot on its ctlplane interface (the
 	// process runs in its namespace, so no netns is named).
-	ctl, _ := networkByName(NetCtlplane)
 	body := fmt.Sprintf("conductor:\n  name: lab-%s\n  power_sync_interval: %s\nlog_format: text\n"+
 		"provisioning:\n  interface: %s\n  address: %s\n  images_dir: %s\n  deploy_kernel: %s\n  deploy_ramdisk: %s\n",
 		d.cfg.Name, time.Duration(d.cfg.Undercloud.PowerSyncInterval),

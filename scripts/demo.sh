@@ -10,7 +10,8 @@
 #     powered on through their BMCs, they network-boot from the
 #     undercloud (DHCP, TFTP for UEFI, HTTP) into the deploy ramdisk, whose
 #     agent reports their hardware; then provided: the agent erases their
-#     disks' metadata and they become available.
+#     disks' metadata and they become available; then node-1 is deployed
+#     with a test image, which it boots from its disk.
 # Each step prints its time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -141,7 +142,8 @@ ns_before=$(ip netns list | awk '{print $1}' | sort)
 cat >"$work/lab.yaml" <<'YAML'
 nodes:
   - {name: node-0, bmc: ipmi, firmware: bios, cpus: 1, memory_mb: 512}
-  - {name: node-1, bmc: redfish, firmware: uefi, cpus: 1, memory_mb: 512}
+  - {name: node-1, bmc: redfish, firmware: uefi, cpus: 2, memory_mb: 1536,
+     disks: [{size: 4GiB, serial: node-1-disk0}, {size: 8GiB, serial: node-1-disk1}]}
 YAML
 "$BIN/strata" lab up "$work/lab.yaml"
 eval "$("$BIN/strata" lab env)"
@@ -179,6 +181,21 @@ done_step
 step "strata node provide --all --wait   (cleaning: the ramdisk's agent erases the disks' partition tables and signatures)"
 "$BIN/strata" node provide --all --wait 600
 "$BIN/strata" lab console node-0 | tr -d '\r' | grep -a -E "strata-agent: (clean|erased)" | head -4 || true
+"$BIN/strata" node list -c name -c provision_state -c power_state
+done_step
+
+step "strata node deploy node-1 --wait   (the agent writes the lab's test image onto its disk; it reboots from it)"
+img_url=$("$BIN/strata" lab status -f json | python3 -c 'import json,sys; print(json.load(sys.stdin)["test_image_url"])')
+img_sha=$("$BIN/strata" lab status -f json | python3 -c 'import json,sys; print(json.load(sys.stdin)["test_image_sha256"])')
+echo "    image_source=$img_url"
+/usr/bin/openstack baremetal node set node-1 --instance-info image_source="$img_url" \
+  --instance-info image_os_hash_algo=sha256 --instance-info image_os_hash_value="$img_sha"
+"$BIN/strata" node deploy node-1 --wait 900
+for _ in $(seq 1 900); do
+  "$BIN/strata" lab console node-1 2>/dev/null | grep -a -q "STRATA-TEST-IMAGE: up from disk" && break
+  sleep 1
+done
+"$BIN/strata" lab console node-1 | tr -d '\r' | grep -a -E "strata-agent: (writing|wrote|deploy)|STRATA-TEST-IMAGE" | tail -4 || true
 "$BIN/strata" node list -c name -c provision_state -c power_state
 done_step
 

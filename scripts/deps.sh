@@ -11,6 +11,7 @@ packages=(
   qemu-system-x86 ipxe-qemu ovmf iproute2
   busybox-static isc-dhcp-client dnsmasq-base kea-admin kea-dhcp4-server
   tftp-hpa tftpd-hpa ipxe
+  mtools syslinux syslinux-common syslinux-efi
   tempest
 )
 

@@ -17,7 +17,7 @@ func newImageCommand(g *globalOptions) *cobra.Command {
 deploy kernel and ramdisk, which every node boots to be inspected,
 cleaned and deployed.`)
 	build := groupCommand("build", "Build an image", "Build an image from its sources on this machine.")
-	build.AddCommand(newImageBuildRamdiskCommand(g))
+	build.AddCommand(newImageBuildRamdiskCommand(g), newImageBuildTestImageCommand(g))
 	cmd.AddCommand(build)
 	return cmd
 }
@@ -98,4 +98,59 @@ func (o *imageBuildRamdiskOptions) Run(context.Context) error {
 	return o.g.printer().list([]column{
 		{"name", "Name"}, {"size", "Size"}, {"sha256", "SHA256"}, {"kernel_release", "Kernel"}, {"path", "Path"},
 	}, rows)
+}
+
+type imageBuildTestOptions struct {
+	g           *globalOptions
+	output      string
+	busybox     string
+	kernelCache string
+}
+
+func newImageBuildTestImageCommand(g *globalOptions) *cobra.Command {
+	o := &imageBuildTestOptions{g: g}
+	cmd := &cobra.Command{
+		Use:   "test-image",
+		Short: "Build a small whole-disk image to deploy onto test nodes",
+		Long: `Build test-image.raw: a 64 MiB raw disk image with one FAT32 partition
+that boots with BIOS (syslinux's MBR code and ldlinux.sys) and with UEFI
+(/EFI/BOOT/BOOTX64.EFI) into the Debian kernel and a busybox initramfs,
+which prints "` + images.TestImageMarker + `" on the serial console. Deploy
+it with instance_info image_source (its URL on the undercloud's HTTP boot
+server: /images/test-image.raw) and image_os_hash_value (the SHA-256 this
+command prints). Needs mtools and syslinux (make deps).`,
+		Example: `  strata image build test-image --output /var/lib/strata/undercloud/images`,
+		Args:    exactArgs(0),
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.output, "output", "", "directory to write test-image.raw into (required)")
+	f.StringVar(&o.busybox, "busybox", "/bin/busybox", "a static busybox (Debian's busybox-static)")
+	f.StringVar(&o.kernelCache, "kernel-cache", images.DefaultKernelCache, "where make deps unpacked the Debian kernel")
+	cmd.RunE = runE(g, o)
+	return cmd
+}
+
+func (o *imageBuildTestOptions) Complete(*cobra.Command, []string) error { return nil }
+
+func (o *imageBuildTestOptions) Validate() error {
+	if o.output == "" {
+		return &usageError{msg: "--output: required"}
+	}
+	return nil
+}
+
+func (o *imageBuildTestOptions) Run(context.Context) error {
+	k, err := images.FindKernel(o.kernelCache)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(o.output, 0o755); err != nil {
+		return err
+	}
+	a, err := images.InstallTestImage(o.output, k, o.busybox)
+	if err != nil {
+		return err
+	}
+	return o.g.printer().list([]column{{"name", "Name"}, {"size", "Size"}, {"sha256", "SHA256"}, {"path", "Path"}},
+		[]record{{"name": a.Name, "size": a.Size, "sha256": a.SHA256, "path": filepath.Join(o.output, a.Name)}})
 }

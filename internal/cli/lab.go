@@ -221,7 +221,7 @@ func (o *labUpOptions) Run(ctx context.Context) error {
 		return printData(out, o.l.g.Format, map[string]any{
 			"name": st.Name, "prefix": st.Prefix, "state_dir": o.dir, "instackenv": path,
 			"api_url": st.APIURL, "undercloud_url": st.UndercloudURL, "accel": st.Accel,
-			"nodes": len(st.Nodes),
+			"nodes": len(st.Nodes), "test_image_url": st.TestImageURL, "test_image_sha256": st.TestImageSHA256,
 		})
 	case formatValue:
 		fmt.Fprintln(out, path)
@@ -374,6 +374,7 @@ func (o *labStatusOptions) Run(context.Context) error {
 			"name": st.Name, "prefix": st.Prefix, "phase": st.Phase, "error": st.Error,
 			"daemon_pid": st.Daemon.PID, "daemon_running": st.DaemonRunning, "accel": st.Accel,
 			"undercloud_pid": uc, "api_url": st.APIURL, "undercloud_url": st.UndercloudURL,
+			"test_image_url": st.TestImageURL, "test_image_sha256": st.TestImageSHA256,
 			"namespaces": st.Namespaces, "networks": nets, "nodes": nodes,
 		})
 	}
@@ -390,6 +391,9 @@ func (o *labStatusOptions) Run(context.Context) error {
 		uc = fmt.Sprintf("pid %d", st.Undercloud.PID)
 	}
 	fmt.Fprintf(out, "Undercloud: %s at %s, reached from the host at %s\n", uc, st.UndercloudURL, st.APIURL)
+	if st.TestImageURL != "" {
+		fmt.Fprintf(out, "Test image: %s (sha256 %s)\n", st.TestImageURL, st.TestImageSHA256)
+	}
 	fmt.Fprintf(out, "Namespaces: %s\n\n", strings.Join(st.Namespaces, ", "))
 	var netRows [][]string
 	for _, n := range lab.Networks {

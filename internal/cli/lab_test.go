@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -472,18 +473,135 @@ func (h *labHarness) inspect(nodes ...string) {
 			t.Fatalf("%s is %s after inspection: %s", n, node.State, node.LastError)
 		}
 		st := h.status()[n]
-		// The lab's default VM: 1 vCPU, 512 MiB, one 4 GiB disk.
+		spec := labSpecs[n]
 		wantCaps := "boot_mode:" + st.Firmware
-		if node.Properties["cpus"] != float64(1) || node.Properties["local_gb"] != float64(4) ||
-			node.Properties["cpu_arch"] != "x86_64" || node.Properties["capabilities"] != wantCaps {
-			t.Errorf("%s's properties after inspection: %v", n, node.Properties)
+		if node.Properties["cpus"] != float64(spec.cpus) || node.Properties["memory_mb"] != float64(spec.memoryMB) ||
+			node.Properties["local_gb"] != float64(4) || node.Properties["cpu_arch"] != "x86_64" || node.Properties["capabilities"] != wantCaps {
+			t.Errorf("%s's properties after inspection: %v; want those of %+v", n, node.Properties, spec)
 		}
-		// strata reads the inventory through gophercloud's inventory type.
-		inv := h.strata("node", "inventory", n)
-		for _, want := range []string{"1 × ", "(x86_64)", "disk /dev/vda", "4294967296 bytes", n + "-disk0", "nic eth0", st.MACs[0], "link up", st.Firmware} {
-			if !strings.Contains(inv, want) {
-				t.Errorf("%s's inventory lacks %q:\n%s", n, want, inv)
+		// The inventory, as strata reads it through gophercloud, is the
+		// VM's: its disks with their sizes and serials, its NIC.
+		var inv struct {
+			Inventory struct {
+				CPU    struct{ Count int } `json:"cpu"`
+				Memory struct {
+					PhysicalMB int `json:"physical_mb"`
+				} `json:"memory"`
+				Disks []struct {
+					Name   string `json:"name"`
+					Size   int64  `json:"size"`
+					Serial string `json:"serial"`
+				} `json:"disks"`
+				Interfaces []struct {
+					MAC string `json:"mac_address"`
+				} `json:"interfaces"`
+				Boot struct {
+					Mode string `json:"current_boot_mode"`
+					PXE  string `json:"pxe_interface"`
+				} `json:"boot"`
+			} `json:"inventory"`
+		}
+		if err := json.Unmarshal([]byte(h.strata("node", "inventory", n, "-f", "json")), &inv); err != nil {
+			t.Fatal(err)
+		}
+		got := inv.Inventory
+		if got.CPU.Count != spec.cpus || got.Memory.PhysicalMB != spec.memoryMB || len(got.Interfaces) != 1 ||
+			got.Interfaces[0].MAC != st.MACs[0] || got.Boot.Mode != st.Firmware || got.Boot.PXE != st.MACs[0] || len(got.Disks) != len(spec.disks) {
+			t.Errorf("%s's inventory: %+v; want that of %+v", n, got, spec)
+		}
+		for i, d := range spec.disks {
+			if i < len(got.Disks) && (got.Disks[i].Name != fmt.Sprintf("/dev/vd%c", 'a'+i) || got.Disks[i].Size != d.size || got.Disks[i].Serial != d.serial) {
+				t.Errorf("%s's disk %d: %+v, want %+v", n, i, got.Disks[i], d)
 			}
+		}
+		table := h.strata("node", "inventory", n)
+		if !strings.Contains(table, "disk /dev/vda") || !strings.Contains(table, "link up") {
+			t.Errorf("strata node inventory %s:\n%s", n, table)
+		}
+	}
+}
+
+// vmSpec is a lab node's definition, from which the test derives what
+// inspection must find.
+type vmSpec struct {
+	bmc, firmware  string
+	cpus, memoryMB int
+	disks          []diskSpec
+}
+
+type diskSpec struct {
+	size   int64
+	serial string
+}
+
+type vmSpecs map[string]vmSpec
+
+// labSpecs are TestLab's nodes: a SeaBIOS VM behind IPMI, and the VM of
+// the deploy issue's "done when" (2 vCPUs, 1536 MiB, a 4 GiB and an 8 GiB
+// disk with distinct serials, one NIC) with UEFI behind Redfish.
+var labSpecs = vmSpecs{
+	"node-0": {bmc: "ipmi", firmware: "bios", cpus: 1, memoryMB: 512, disks: []diskSpec{{4 << 30, "node-0-disk0"}}},
+	"node-1": {bmc: "redfish", firmware: "uefi", cpus: 2, memoryMB: 1536, disks: []diskSpec{{4 << 30, "node-1-disk0"}, {8 << 30, "node-1-disk1"}}},
+}
+
+func (v vmSpecs) yaml() string {
+	var b strings.Builder
+	b.WriteString("nodes:\n")
+	for _, name := range []string{"node-0", "node-1"} {
+		s := v[name]
+		fmt.Fprintf(&b, "  - name: %s\n    bmc: %s\n    firmware: %s\n    cpus: %d\n    memory_mb: %d\n    disks:\n", name, s.bmc, s.firmware, s.cpus, s.memoryMB)
+		for _, d := range s.disks {
+			fmt.Fprintf(&b, "      - {size: %d, serial: %s}\n", d.size, d.serial)
+		}
+	}
+	return b.String()
+}
+
+// deploy writes the lab's test image onto the nodes and waits for each
+// VM to come up from its disk and print the image's marker; then it
+// undeploys them: cleaned through the ramdisk, available again, with the
+// image's partition table erased.
+func (h *labHarness) deploy(nodes ...string) {
+	t := h.t
+	t.Helper()
+	var st struct {
+		URL    string `json:"test_image_url"`
+		SHA256 string `json:"test_image_sha256"`
+	}
+	if err := json.Unmarshal([]byte(h.strata("lab", "status", "-f", "json")), &st); err != nil || st.URL == "" {
+		t.Fatalf("lab status: %v, %+v", err, st)
+	}
+	for _, n := range nodes {
+		h.openstack("baremetal", "node", "set", n, "--instance-info", "image_source="+st.URL,
+			"--instance-info", "image_os_hash_algo=sha256", "--instance-info", "image_os_hash_value="+st.SHA256)
+	}
+	start := time.Now()
+	h.strata(append(append([]string{"node", "deploy"}, nodes...), "--wait", "900")...)
+	t.Logf("deploy to active: %s", time.Since(start).Round(time.Second))
+	for _, n := range nodes {
+		var console string
+		poll(t, n+" to come up from its disk", 5*time.Minute, func() bool {
+			console = strings.ReplaceAll(h.strata("lab", "console", n), "\r", "")
+			return strings.Contains(console, "STRATA-TEST-IMAGE: up from disk")
+		})
+		t.Logf("%s: deploy to the image's marker: %s", n, time.Since(start).Round(time.Second))
+		if !strings.Contains(console, "strata-agent: wrote 67108864 bytes onto /dev/vda") {
+			t.Errorf("%s's console does not show the image written to /dev/vda:\n%s", n, tailLines(console, 40))
+		}
+	}
+	start = time.Now()
+	h.strata(append(append([]string{"node", "undeploy"}, nodes...), "--wait", "900")...)
+	t.Logf("undeploy (cleaning) to available: %s", time.Since(start).Round(time.Second))
+	for _, n := range nodes {
+		f, err := os.Open(filepath.Join(h.stateD, "nodes", n, "disk0.raw"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, 2)
+		f.ReadAt(b, 510)
+		f.Close()
+		if b[0] == 0x55 && b[1] == 0xaa {
+			t.Errorf("%s: the image's partition table survived the undeploy's cleaning", n)
 		}
 	}
 }
@@ -554,9 +672,7 @@ func TestLab(t *testing.T) {
 
 	t.Run("done-when", func(t *testing.T) {
 		h := newLabHarness(t, bin)
-		instackenv := h.upFile("nodes:\n" +
-			"  - {name: node-0, bmc: ipmi, firmware: bios}\n" +
-			"  - {name: node-1, bmc: redfish, firmware: uefi}\n")
+		instackenv := h.upFile(labSpecs.yaml())
 		h.status()
 
 		h.strata("node", "import", instackenv)
@@ -608,6 +724,16 @@ func TestLab(t *testing.T) {
 		// Killed behind the BMC's back: the power sync notices.
 		h.openstack("baremetal", "node", "power", "on", "node-0")
 		st := h.poweredOn("node-0")
+		// The power-on is asynchronous: the conductor records it once the
+		// BMC shows it, which can be after qemu started. Kill the VM only
+		// then, or the node's power state still says off from before.
+		poll(t, "node-0's power on to be recorded", time.Minute, func() bool {
+			var n struct {
+				Power string `json:"power_state"`
+			}
+			json.Unmarshal([]byte(h.strata("node", "show", "node-0", "-f", "json", "-c", "power_state")), &n)
+			return n.Power == "power on"
+		})
 		if err := syscallKill(st.PID); err != nil {
 			t.Fatal(err)
 		}
@@ -627,6 +753,7 @@ func TestLab(t *testing.T) {
 
 		h.inspect("node-0", "node-1")
 		h.provide("node-0", "node-1")
+		h.deploy("node-0", "node-1")
 
 		h.down()
 		h.strata("lab", "down") // idempotent

@@ -1,0 +1,200 @@
+package images
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+
+	"github.com/u-root/u-root/pkg/cpio"
+)
+
+// TestImageMarker is what the test image prints on its serial console
+// when it has come up from disk.
+const TestImageMarker = "STRATA-TEST-IMAGE: up from disk"
+
+// TestImageName is the test image's file name in an images directory.
+const TestImageName = "test-image.raw"
+
+// Where Debian's syslinux packages put what the test image boots with.
+var (
+	syslinuxMBR     = "/usr/lib/syslinux/mbr/mbr.bin"
+	syslinuxEFI     = "/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi"
+	syslinuxLDLinux = "/usr/lib/syslinux/modules/efi64/ldlinux.e64"
+)
+
+// Layout of the test image.
+const (
+	testImageSize   = 64 << 20
+	partitionStart  = 2048 // sectors: 1 MiB, aligned
+	sectorBytes     = 512
+	partitionTypeEF = 0xef // EFI system partition, in an MBR
+)
+
+// TestImage is a small whole-disk image that boots with BIOS and with
+// UEFI into the Debian kernel and a busybox initramfs, whose /init prints
+// TestImageMarker on the serial console. It is one FAT32 partition
+// (marked active, of the EFI system partition's type) holding the kernel,
+// the initramfs and syslinux's configuration: BIOS firmware runs
+// syslinux's MBR code and ldlinux.sys; UEFI firmware runs
+// /EFI/BOOT/BOOTX64.EFI, which is syslinux.efi.
+type TestImage struct {
+	Kernel Kernel
+	// Busybox is a static busybox (Debian's busybox-static).
+	Busybox string
+}
+
+// Build writes the image to path. It needs mtools and syslinux (make
+// deps installs them).
+func (t TestImage) Build(path string) error {
+	initrd, err := t.initramfs()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "strata-test-image-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	cfg := filepath.Join(dir, "syslinux.cfg")
+	if err := os.WriteFile(cfg, []byte(syslinuxConfig), 0o644); err != nil {
+		return err
+	}
+	rd := filepath.Join(dir, "initrd.gz")
+	if err := os.WriteFile(rd, initrd, 0o644); err != nil {
+		return err
+	}
+	tmp := path + ".partial"
+	if err := writePartitionTable(tmp); err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	img := tmp + "@@" + strconv.Itoa(partitionStart*sectorBytes)
+	steps := [][]string{
+		{"mformat", "-i", img, "-F", "-N", "53545241", "-v", "STRATATEST", "::"},
+		{"mmd", "-i", img, "::/EFI", "::/EFI/BOOT"},
+		{"mcopy", "-i", img, t.Kernel.Vmlinuz(), "::/vmlinuz"},
+		{"mcopy", "-i", img, rd, "::/initrd.gz"},
+		{"mcopy", "-i", img, cfg, "::/syslinux.cfg"},
+		{"mcopy", "-i", img, cfg, "::/EFI/BOOT/syslinux.cfg"},
+		{"mcopy", "-i", img, syslinuxEFI, "::/EFI/BOOT/BOOTX64.EFI"},
+		{"mcopy", "-i", img, syslinuxLDLinux, "::/EFI/BOOT/ldlinux.e64"},
+		{"syslinux", "--offset", strconv.Itoa(partitionStart * sectorBytes), "--install", tmp},
+	}
+	for _, s := range steps {
+		cmd := exec.Command(s[0], s[1:]...)
+		cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1", "SOURCE_DATE_EPOCH=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("test image: %s: %v: %s (make deps installs mtools and syslinux)", s[0], err, bytes.TrimSpace(out))
+		}
+	}
+	mbr, err := os.ReadFile(syslinuxMBR)
+	if err != nil {
+		return fmt.Errorf("test image: %w (make deps installs syslinux-common)", err)
+	}
+	if len(mbr) > 440 {
+		mbr = mbr[:440]
+	}
+	f, err := os.OpenFile(tmp, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteAt(mbr, 0); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+const syslinuxConfig = `DEFAULT test
+PROMPT 0
+TIMEOUT 0
+SERIAL 0 115200
+LABEL test
+  KERNEL /vmlinuz
+  INITRD /initrd.gz
+  APPEND console=tty0 console=ttyS0,115200 quiet
+`
+
+const testInit = `#!/bin/busybox sh
+/bin/busybox mount -t proc proc /proc
+/bin/busybox echo "` + TestImageMarker + `"
+while true; do /bin/busybox sleep 3600; done
+`
+
+// initramfs is the test image's initramfs: busybox and an /init that
+// prints the marker and stays up.
+func (t TestImage) initramfs() ([]byte, error) {
+	bb, err := os.ReadFile(t.Busybox)
+	if err != nil {
+		return nil, fmt.Errorf("test image: busybox: %w (make deps installs busybox-static)", err)
+	}
+	files := map[string]cpio.Record{
+		"init":        cpio.StaticFile("", testInit, 0o755),
+		"bin/busybox": cpio.StaticRecord(bb, cpio.Info{Mode: cpio.S_IFREG | 0o755}),
+		"dev/console": cpio.CharDev("", 0o600, 5, 1),
+		"proc":        cpio.Directory("", 0o755),
+	}
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if err := writeArchive(zw, files); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// writePartitionTable makes a sparse file of testImageSize bytes whose
+// MBR has one active partition of the EFI system partition's type from
+// partitionStart to the end.
+func writePartitionTable(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Truncate(testImageSize); err != nil {
+		return err
+	}
+	var entry [16]byte
+	entry[0] = 0x80                            // active
+	copy(entry[1:4], []byte{0xfe, 0xff, 0xff}) // CHS: use the LBA fields
+	entry[4] = partitionTypeEF
+	copy(entry[5:8], []byte{0xfe, 0xff, 0xff})
+	binary.LittleEndian.PutUint32(entry[8:], partitionStart)
+	binary.LittleEndian.PutUint32(entry[12:], testImageSize/sectorBytes-partitionStart)
+	if _, err := f.WriteAt(entry[:], 446); err != nil {
+		return err
+	}
+	_, err = f.WriteAt([]byte{0x55, 0xaa}, 510)
+	return err
+}
+
+// InstallTestImage builds the test image into dir and returns what it
+// wrote.
+func InstallTestImage(dir string, k Kernel, busybox string) (Artifact, error) {
+	tmp := filepath.Join(dir, "."+TestImageName+".build")
+	if err := (TestImage{Kernel: k, Busybox: busybox}).Build(tmp); err != nil {
+		return Artifact{}, err
+	}
+	defer os.Remove(tmp)
+	return writeArtifact(dir, TestImageName, func(w io.Writer) error {
+		f, err := os.Open(tmp)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = io.Copy(w, f)
+		return err
+	})
+}
