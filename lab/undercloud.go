@@ -73,7 +73,11 @@ func (d *daemon) startUndercloud() error {
 	// The undercloud serves network boot on its ctlplane interface (the
 	// process runs in its namespace, so no netns is named).
 	body := fmt.Sprintf("conductor:\n  name: lab-%s\n  power_sync_interval: %s\nlog_format: text\n"+
-		"provisioning:\n  interface: %s\n  address: %s\n  images_dir: %s\n  deploy_kernel: %s\n  deploy_ramdisk: %s\n",
+		"provisioning:\n  interface: %s\n  address: %s\n  images_dir: %s\n  deploy_kernel: %s\n  deploy_ramdisk: %s\n"+
+		// The VMs run under TCG on a host that may be busy: the
+		// kernel's check of the timer through the IO-APIC can fail
+		// there and panic the ramdisk's boot.
+		"  kernel_args: [no_timer_check]\n",
 		d.cfg.Name, time.Duration(d.cfg.Undercloud.PowerSyncInterval),
 		NetCtlplane, netip.PrefixFrom(ctl.Undercloud, ctl.Subnet.Bits()),
 		filepath.Join(dir, "images"), kernel.Name, ramdisk.Name)

@@ -86,8 +86,9 @@ Everything else is set in a YAML config file (--config), for example:
     http_port: 8088       # boot scripts and images, on address only
     tftp_root: /var/lib/strata/tftpboot  # default DATA_DIR/tftpboot
     images_dir: /var/lib/strata/images   # default DATA_DIR/images, at /images/
-    deploy_kernel: ipa.kernel    # under images_dir
-    deploy_ramdisk: ipa.initramfs
+    kernel_args: []       # added to the deploy ramdisk's kernel command line
+    deploy_kernel: deploy.kernel      # under images_dir (strata image build ramdisk)
+    deploy_ramdisk: deploy.initramfs
   log_level: info
   log_format: json
 

@@ -275,6 +275,8 @@ type ProvisioningConfig struct {
 	// ImagesDir, for nodes whose driver_info names none.
 	DeployKernel  string `json:"deploy_kernel"`
 	DeployRamdisk string `json:"deploy_ramdisk"`
+	// KernelArgs are added to the deploy ramdisk's kernel command line.
+	KernelArgs []string `json:"kernel_args"`
 }
 
 // DefaultHTTPBootPort is the boot HTTP server's default port.

@@ -132,6 +132,7 @@ func newNetboot(p provisioning, s *store.Store, nodes portNodes, apiURL string, 
 		APIURL:        apiURL,
 		DeployKernel:  p.DeployKernel,
 		DeployRamdisk: p.DeployRamdisk,
+		KernelArgs:    p.KernelArgs,
 		Logger:        log.With("part", "httpboot"),
 		Registerer:    reg,
 	})

@@ -3,6 +3,7 @@ package dhcp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"sync"
@@ -186,10 +187,12 @@ type summary struct {
 	File     string
 	Option67 string
 	Class    string
-	Router   string
-	Lease    time.Duration
-	Message  string
-	Ignored  Reason
+	// IPXEEncap is option 175, iPXE's own options, in hex.
+	IPXEEncap string
+	Router    string
+	Lease     time.Duration
+	Message   string
+	Ignored   Reason
 }
 
 func summarize(r Reply) summary {
@@ -200,7 +203,7 @@ func summarize(r Reply) summary {
 	s := summary{
 		Type: m.MessageType().String(), To: r.To.String(), File: m.BootFileName,
 		Option67: m.BootFileNameOption(), Class: m.ClassIdentifier(), Message: m.Message(),
-		Lease: m.IPAddressLeaseTime(0),
+		Lease: m.IPAddressLeaseTime(0), IPXEEncap: fmt.Sprintf("%x", m.Options.Get(dhcpv4.GenericOptionCode(175))),
 	}
 	str := func(ip net.IP) string {
 		if a, ok := addr4(ip); ok && !a.IsUnspecified() {
@@ -269,6 +272,7 @@ func TestDiscover(t *testing.T) {
 			want: with(offerTo(poolA), func(s *summary) {
 				u := "http://10.0.0.1:8080/ipxe/52:54:00:00:00:0a.ipxe"
 				s.File, s.Option67 = u, u
+				s.IPXEEncap = "b00101" // no-pxedhcp: this offer is all there is
 			})},
 		{name: "unknown MAC ignored", mac: macP, mods: []dhcpv4.Modifier{withArch(iana.INTEL_X86PC)}, want: summary{Ignored: UnknownMAC}},
 		{name: "unknown MAC answered with discovery on", mac: macP, mods: []dhcpv4.Modifier{withArch(iana.INTEL_X86PC)}, discovery: true,
