@@ -9,7 +9,7 @@ packages=(
   ipmitool openipmi
   bc curl
   qemu-system-x86 ipxe-qemu ovmf iproute2
-  busybox-static isc-dhcp-client dnsmasq-base kea-admin kea-dhcp4-server
+  busybox-static isc-dhcp-client dnsmasq-base kea-admin kea-dhcp4-server ndisc6
   tftp-hpa tftpd-hpa ipxe
   mtools syslinux syslinux-common syslinux-efi
   tempest

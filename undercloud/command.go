@@ -87,6 +87,8 @@ Everything else is set in a YAML config file (--config), for example:
     tftp_root: /var/lib/strata/tftpboot  # default DATA_DIR/tftpboot
     images_dir: /var/lib/strata/images   # default DATA_DIR/images, at /images/
     kernel_args: []       # added to the deploy ramdisk's kernel command line
+    router_advertisements: true  # answer IPv6 router solicitations with an empty RA, so
+                          # firmware does not wait ~13 s for IPv6 (false: a router does)
     deploy_kernel: deploy.kernel      # under images_dir (strata image build ramdisk)
     deploy_ramdisk: deploy.initramfs
   log_level: info

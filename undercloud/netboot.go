@@ -25,6 +25,7 @@ import (
 	"github.com/stratacloud/strata/pxe/dhcp"
 	"github.com/stratacloud/strata/pxe/dhcp/etcdleases"
 	"github.com/stratacloud/strata/pxe/httpboot"
+	"github.com/stratacloud/strata/pxe/ra"
 	"github.com/stratacloud/strata/pxe/tftp"
 )
 
@@ -107,6 +108,7 @@ func lookupNode(nodes portNodes) httpboot.NodesFunc {
 type netboot struct {
 	dhcp *dhcp.Server
 	tftp *tftp.Server
+	ra   *ra.Server // nil when router advertisements are off
 	http *http.Server
 	ln   net.Listener
 	log  *slog.Logger
@@ -178,6 +180,15 @@ func newNetboot(p provisioning, s *store.Store, nodes portNodes, apiURL string, 
 			return err
 		}
 		nb.tftp = ts
+		if p.routerAdvertisements() {
+			r, err := ra.New(p.Interface, log.With("part", "ra"))
+			if err != nil {
+				ts.Close()
+				ln.Close()
+				return err
+			}
+			nb.ra = r
+		}
 		return nil
 	})
 	if err != nil {
@@ -208,6 +219,9 @@ func (nb *netboot) run(ctx context.Context, g *errgroup.Group) {
 			return nil
 		})
 	}
+	if nb.ra != nil {
+		g.Go(func() error { return nb.ra.Run(ctx) })
+	}
 	g.Go(func() error {
 		if err := nb.http.Serve(nb.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("httpboot: %w", err)
@@ -227,6 +241,9 @@ func (nb *netboot) run(ctx context.Context, g *errgroup.Group) {
 func (nb *netboot) close() {
 	if nb.tftp != nil {
 		nb.tftp.Close()
+	}
+	if nb.ra != nil {
+		nb.ra.Close()
 	}
 	nb.ln.Close()
 }

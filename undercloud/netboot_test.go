@@ -235,6 +235,30 @@ func TestNetboot(t *testing.T) {
 		}
 	})
 
+	t.Run("router advertisement", func(t *testing.T) {
+		// Firmware's IPv6 configuration ends at once: an advertisement
+		// that offers no prefix and no default route answers rdisc6.
+		// (udhcpc's script flushed the link's addresses, its IPv6 link-
+		// local one too: taking the link down and up makes a new one.)
+		for _, state := range []string{"down", "up"} {
+			if out, err := pn.exec(t, 5*time.Second, "ip", "link", "set", pn.clLink, state); err != nil {
+				t.Fatalf("ip link set %s: %v\n%s", state, err, out)
+			}
+		}
+		var out []byte
+		var err error
+		for range 15 { // until the link-local addresses are past duplicate detection
+			if out, err = pn.exec(t, 30*time.Second, "rdisc6", "-1", "-r", "3", "-w", "1000", pn.clLink); err == nil {
+				break
+			}
+			time.Sleep(time.Second)
+		}
+		if err != nil || !bytes.Contains(out, []byte("Router lifetime           :            0")) || bytes.Contains(out, []byte("Prefix")) {
+			addrs, _ := pn.exec(t, 5*time.Second, "ip", "addr")
+			t.Errorf("rdisc6: %v\n%s\n%s", err, out, addrs)
+		}
+	})
+
 	t.Run("script in enroll", func(t *testing.T) {
 		s := script()
 		if !strings.HasPrefix(s, "#!ipxe") || !strings.Contains(s, "exit") || strings.Contains(s, "kernel ") {
