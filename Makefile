@@ -17,6 +17,7 @@ deps:
 build:
 	@mkdir -p $(BIN)
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build -ldflags '-s -w' -o $(BIN)/strata-agent ./cmd/strata-agent  # smaller ramdisk
 
 ## test: everything CI runs (unit, integration with real clients, end-to-end)
 test: deps build lint
