@@ -139,3 +139,76 @@ func TestAgentWaitTimesOut(t *testing.T) {
 		t.Errorf("lookup of a failed node: %v", err)
 	}
 }
+
+// A machine that never calls back while deploying (powered off behind the
+// undercloud's back, or hung) fails cleanly, is powered off, and deploys
+// again.
+func TestDeployTimesOutAndDeploysAgain(t *testing.T) {
+	ctx := context.Background()
+	nodes, _ := newNodes(t)
+	d := &deployDriver{}
+	c, _ := start(t, nodes, conductor.Config{
+		Name: "c", Drivers: map[string]conductor.Driver{inventory.DriverFake: d},
+		DeployCallbackTimeout: 300 * time.Millisecond, TakeoverInterval: 100 * time.Millisecond,
+	})
+	n, _ := nodes.CreateNode(ctx, &inventory.Node{Driver: inventory.DriverFake})
+	for _, step := range []struct{ verb, state string }{{"manage", "manageable"}, {"provide", "available"}, {"active", "deploy failed"}} {
+		if err := c.Provision(ctx, n.UUID, conductor.ProvisionRequest{Verb: step.verb}); err != nil {
+			t.Fatal(err)
+		}
+		got := waitState(t, nodes, n.UUID, step.state)
+		if step.state == "deploy failed" && !strings.Contains(got.LastError, "timeout reached while wait call-back") {
+			t.Errorf("last_error = %q", got.LastError)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.HasSuffix(strings.Join(d.powered(), ","), "power off") {
+		if time.Now().After(deadline) {
+			t.Fatalf("powered %v: want off after the timeout", d.powered())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Again, and this time the agent reports.
+	if err := c.Provision(ctx, n.UUID, conductor.ProvisionRequest{Verb: "active"}); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, nodes, n.UUID, inventory.StateWaitCallback)
+	_, token, err := c.AgentLookup(ctx, nil, n.UUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ContinueDeploy(ctx, n.UUID, token, ""); err != nil {
+		t.Fatal(err)
+	}
+	got := waitState(t, nodes, n.UUID, inventory.StateActive)
+	if got.LastError != "" || !d.bootedDisk() {
+		t.Errorf("active with last_error %q; booted from disk: %v", got.LastError, d.bootedDisk())
+	}
+}
+
+// deployDriver is ramdiskDriver for deploys: the first phase boots the
+// ramdisk, the one after the agent's report boots the disk.
+type deployDriver struct {
+	ramdiskDriver
+	disk bool
+}
+
+func (d *deployDriver) Phase(ctx context.Context, n *inventory.Node, p conductor.Phase) error {
+	if p != conductor.PhaseDeploy {
+		return d.Fake.Phase(ctx, n, p)
+	}
+	if written, _ := n.DriverInternalInfo["agent_image_written"].(bool); written {
+		d.mu.Lock()
+		d.disk = true
+		d.mu.Unlock()
+		return nil
+	}
+	d.SetPower(ctx, n, inventory.PowerOn)
+	return conductor.ErrWaitAgent
+}
+
+func (d *deployDriver) bootedDisk() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.disk
+}
