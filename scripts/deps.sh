@@ -8,7 +8,7 @@ packages=(
   etcd-server etcd-client
   ipmitool openipmi
   bc curl
-  qemu-system-x86 ipxe-qemu ovmf iproute2
+  qemu-system-x86 qemu-utils ipxe-qemu ovmf iproute2
   busybox-static isc-dhcp-client dnsmasq-base kea-admin kea-dhcp4-server ndisc6
   tftp-hpa tftpd-hpa ipxe
   mtools syslinux syslinux-common syslinux-efi
