@@ -111,6 +111,28 @@ func (c *client) continueDeploy(ctx context.Context, failure string) error {
 	return c.call(ctx, http.MethodPost, "/v1/continue_deploy?node_uuid="+url.QueryEscape(c.node), body, nil)
 }
 
+// image asks the undercloud for the node's image as a raw disk; the
+// caller closes the body.
+func (c *client) image(ctx context.Context) (*http.Response, error) {
+	u := strings.TrimSuffix(c.api.String(), "/") + "/v1/agent_image?node_uuid=" + url.QueryEscape(c.node)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("X-Agent-Token", c.token)
+	req.Header.Set("User-Agent", Version)
+	resp, err := (&http.Client{}).Do(req) // no timeout: images are large
+	if err != nil {
+		return nil, fmt.Errorf("image: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		return nil, &apiError{status: resp.StatusCode, msg: faultString(data)}
+	}
+	return resp, nil
+}
+
 func (c *client) call(ctx context.Context, method, path string, body, out any) error {
 	var rd io.Reader
 	if body != nil {

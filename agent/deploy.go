@@ -7,10 +7,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/stratacloud/strata/agent/hwinfo"
@@ -24,7 +22,7 @@ const writeBuffer = 4 << 20
 // went.
 func deploy(ctx context.Context, root string, n node, c *client, out io.Writer) error {
 	failure := ""
-	if err := writeImage(ctx, root, n, out); err != nil {
+	if err := writeImage(ctx, root, n, c, out); err != nil {
 		failure = err.Error()
 	}
 	if err := retryConflict(ctx, func() error { return c.continueDeploy(ctx, failure) }); err != nil {
@@ -37,19 +35,12 @@ func deploy(ctx context.Context, root string, n node, c *client, out io.Writer) 
 	return nil
 }
 
-// writeImage streams instance_info.image_source onto the root disk (by
-// the node's root_device hints, else the smallest disk of at least 4 GiB),
-// hashing what it writes, and fails unless the SHA-256 is the expected
-// one.
-func writeImage(ctx context.Context, root string, n node, out io.Writer) error {
+// writeImage streams the node's image, as a raw disk from the
+// undercloud's image cache, onto the root disk (by the node's root_device
+// hints, else the smallest disk of at least 4 GiB), hashing what it
+// writes, and fails unless the SHA-256 is the one the undercloud gives.
+func writeImage(ctx context.Context, root string, n node, c *client, out io.Writer) error {
 	src, _ := n.InstanceInfo["image_source"].(string)
-	if src == "" {
-		return fmt.Errorf("instance_info.image_source is not set")
-	}
-	want := expectedSHA256(n.InstanceInfo)
-	if want == "" {
-		return fmt.Errorf("instance_info names no SHA-256 for the image")
-	}
 	hw, err := hwinfo.Collect(root)
 	if err != nil {
 		return err
@@ -59,17 +50,14 @@ func writeImage(ctx context.Context, root string, n node, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("root device: %w", err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
+	resp, err := c.image(ctx)
 	if err != nil {
 		return err
 	}
-	resp, err := (&http.Client{}).Do(req)
-	if err != nil {
-		return fmt.Errorf("image %s: %w", src, err)
-	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("image %s: %s", src, resp.Status)
+	want := resp.Header.Get("X-Image-SHA256")
+	if want == "" {
+		return fmt.Errorf("the undercloud sent the image without its SHA-256")
 	}
 	if resp.ContentLength > disk.Size {
 		return fmt.Errorf("image %s is %d bytes, larger than %s (%d bytes)", src, resp.ContentLength, disk.Name, disk.Size)
@@ -98,19 +86,9 @@ func writeImage(ctx context.Context, root string, n node, out io.Writer) error {
 	}
 	got := hex.EncodeToString(h.Sum(nil))
 	if got != want {
-		return fmt.Errorf("the image's SHA-256 is %s, not %s as instance_info says: the image on %s is not the one asked for", got, want, disk.Name)
+		return fmt.Errorf("the image's SHA-256 is %s, not %s as the undercloud says: the image on %s is not the one asked for", got, want, disk.Name)
 	}
 	secs := time.Since(start).Seconds()
 	fmt.Fprintf(out, "strata-agent: wrote %d bytes onto %s in %.1fs (%.1f MB/s), sha256 %s\n", n64, disk.Name, secs, float64(n64)/1e6/max(secs, 1e-3), got)
 	return nil
-}
-
-// expectedSHA256 is the image's SHA-256 as instance_info gives it (the
-// undercloud checked its form before deploying).
-func expectedSHA256(info map[string]any) string {
-	if v, _ := info["image_os_hash_value"].(string); v != "" {
-		return strings.ToLower(v)
-	}
-	v, _ := info["image_checksum"].(string)
-	return strings.ToLower(strings.TrimPrefix(v, "sha256:"))
 }

@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/stratacloud/strata/agent/hwinfo"
+	"github.com/stratacloud/strata/images"
 	"github.com/stratacloud/strata/internal/etcdtest"
 	"github.com/stratacloud/strata/internal/store"
 	"github.com/stratacloud/strata/inventory"
@@ -77,7 +79,11 @@ func TestAgentAgainstTheUndercloud(t *testing.T) {
 	go func() { c.Run(runCtx, ready); close(stopped) }()
 	defer func() { stop(); <-stopped }()
 	<-ready
-	srv := httptest.NewServer(api.New(api.Config{Nodes: nodes, Conductor: c}))
+	cache, err := images.NewCache(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api.New(api.Config{Nodes: nodes, Conductor: c, Images: cache}))
 	defer srv.Close()
 
 	mac, _ := net.ParseMAC("52:54:00:12:34:56")
@@ -159,9 +165,17 @@ func TestAgentAgainstTheUndercloud(t *testing.T) {
 	// 4 GiB, checked against its SHA-256. First with a wrong one.
 	image := bytes.Repeat([]byte("strata image "), 300_000)
 	sum := sha256.Sum256(image)
-	imgSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(image) }))
+	qcow2Disk := bytes.Repeat([]byte("qcow2 contents "), 200_000)
+	qcow2Image := makeQcow2(t, qcow2Disk)
+	imgSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/img.qcow2" {
+			w.Write(qcow2Image)
+			return
+		}
+		w.Write(image)
+	}))
 	defer imgSrv.Close()
-	setInfo := func(checksum string) {
+	setRawInfo := func(checksum string) {
 		_, _, err := nodes.UpdateNode(ctx, n.UUID, func(n *inventory.Node, tx *nodestore.Tx) error {
 			n.InstanceInfo = map[string]any{"image_source": imgSrv.URL + "/img.raw", "image_os_hash_algo": "sha256", "image_os_hash_value": checksum}
 			return nil
@@ -179,15 +193,15 @@ func TestAgentAgainstTheUndercloud(t *testing.T) {
 		waitFor(t, nodes, n.UUID, wantState)
 		return out.String()
 	}
-	setInfo(strings.Repeat("ab", 32))
+	setRawInfo(strings.Repeat("ab", 32))
 	if err := c.Provision(ctx, n.UUID, conductor.ProvisionRequest{Verb: "active"}); err != nil {
 		t.Fatal(err)
 	}
 	console := bootOnce("deploy failed")
-	if got, _, _ := nodes.GetNode(ctx, n.UUID); !strings.Contains(got.LastError, "is not the one asked for") || !strings.Contains(console, "deploy failed") {
+	if got, _, _ := nodes.GetNode(ctx, n.UUID); !strings.Contains(got.LastError, "it is not the one asked for") || !strings.Contains(console, "deploy failed") {
 		t.Errorf("a wrong checksum: last_error %q, console:\n%s", got.LastError, console)
 	}
-	setInfo(hex.EncodeToString(sum[:]))
+	setRawInfo(hex.EncodeToString(sum[:]))
 	if err := c.Provision(ctx, n.UUID, conductor.ProvisionRequest{Verb: "active"}); err != nil {
 		t.Fatal(err)
 	}
@@ -201,6 +215,31 @@ func TestAgentAgainstTheUndercloud(t *testing.T) {
 	f.Close()
 	if !bytes.Equal(written, image) {
 		t.Error("the disk does not hold the image")
+	}
+
+	// A qcow2 image: the undercloud converts it; the agent writes the raw
+	// disk it describes.
+	setInfo := func(path string, sum []byte) {
+		_, _, err := nodes.UpdateNode(ctx, n.UUID, func(n *inventory.Node, tx *nodestore.Tx) error {
+			n.InstanceInfo = map[string]any{"image_source": imgSrv.URL + path, "image_checksum": hex.EncodeToString(sum)}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	qsum := sha256.Sum256(qcow2Image)
+	setInfo("/img.qcow2", qsum[:])
+	if err := c.Provision(ctx, n.UUID, conductor.ProvisionRequest{Verb: "rebuild"}); err != nil {
+		t.Fatal(err)
+	}
+	console = bootOnce("active")
+	written = make([]byte, len(qcow2Disk))
+	f, _ = os.Open(disk)
+	f.ReadAt(written, 0)
+	f.Close()
+	if !bytes.Equal(written, qcow2Disk) {
+		t.Errorf("the disk does not hold the qcow2 image's disk; console:\n%s", console)
 	}
 }
 
@@ -277,4 +316,22 @@ func waitFor(t *testing.T, nodes *nodestore.Store, id, state string) *inventory.
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// makeQcow2 returns a qcow2 image of the disk, made by qemu-img.
+func makeQcow2(t *testing.T, disk []byte) []byte {
+	t.Helper()
+	dir := t.TempDir()
+	raw, qcow := filepath.Join(dir, "disk.raw"), filepath.Join(dir, "disk.qcow2")
+	if err := os.WriteFile(raw, disk, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, qcow).CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img (make deps installs qemu-utils): %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(qcow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

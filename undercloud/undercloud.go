@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/stratacloud/strata/images"
 	"github.com/stratacloud/strata/internal/etcdserver"
 	"github.com/stratacloud/strata/internal/store"
 	"github.com/stratacloud/strata/inventory"
@@ -109,9 +110,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 		Registerer: reg,
 	}, nodes)
 
+	imageCache, err := images.NewCache(filepath.Join(cfg.DataDir, "image-cache"))
+	if err != nil {
+		return fmt.Errorf("image cache: %w", err)
+	}
 	handler := api.New(api.Config{
 		Nodes:     nodes,
 		Conductor: cond,
+		Images:    imageCache,
 		Auth:      auth,
 		Logger:    log.With("part", "api"),
 		Registry:  reg,

@@ -6,7 +6,10 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
+	"github.com/stratacloud/strata/images"
+	"github.com/stratacloud/strata/images/blob"
 	"github.com/stratacloud/strata/inventory"
 	"github.com/stratacloud/strata/undercloud/conductor"
 )
@@ -20,6 +23,7 @@ import (
 //	POST /v1/continue_inspection?node_uuid=UUID              {"agent_token", "inventory"}
 //	POST /v1/continue_cleaning?node_uuid=UUID                {"agent_token", "error"}
 //	POST /v1/continue_deploy?node_uuid=UUID                  {"agent_token", "error"}
+//	GET  /v1/agent_image?node_uuid=UUID                      X-Agent-Token: the image as a raw disk
 
 // heartbeatTimeout is the heartbeat period the lookup tells the agent to
 // keep under, in seconds.
@@ -204,4 +208,50 @@ func (s *server) agentResult(r *http.Request, record func(ctx context.Context, n
 		return nil, nodeErr(ident, err)
 	}
 	return &response{status: http.StatusAccepted, body: map[string]any{"uuid": n.UUID, "provision_state": n.ProvisionState}}, nil
+}
+
+// agentImage is GET /v1/agent_image?node_uuid=UUID with the agent token in
+// X-Agent-Token: the node's image as a raw disk, from the undercloud's
+// cache (fetched from image_source and checked against its SHA-256 once,
+// converted from qcow2 once). X-Image-SHA256 is the raw disk's SHA-256,
+// which the agent checks as it writes.
+func (s *server) agentImage(w http.ResponseWriter, r *http.Request) {
+	ident := r.URL.Query().Get("node_uuid")
+	if ident == "" {
+		s.fail(w, r, badRequest("node_uuid is required: the node being deployed."))
+		return
+	}
+	source, sum, err := s.conductor.AgentImage(r.Context(), ident, r.Header.Get("X-Agent-Token"))
+	if err != nil {
+		s.fail(w, r, nodeErr(ident, err))
+		return
+	}
+	if s.images == nil {
+		s.fail(w, r, errorf(http.StatusServiceUnavailable, "This undercloud has no image cache."))
+		return
+	}
+	b, err := s.images.Raw(r.Context(), source, sum)
+	var mismatch *blob.MismatchError
+	switch {
+	case errors.As(err, &mismatch):
+		s.fail(w, r, errorf(http.StatusConflict, "The image at %s has SHA-256 %s, not %s as instance_info says: it is not the one asked for.",
+			source, strings.TrimPrefix(mismatch.Got, blob.Algorithm), sum))
+		return
+	case errors.Is(err, images.ErrUnsafeImage), errors.Is(err, images.ErrInvalidImage):
+		s.fail(w, r, errorf(http.StatusConflict, "The image at %s can not be deployed: %v.", source, err))
+		return
+	case err != nil:
+		s.fail(w, r, errorf(http.StatusBadGateway, "The image at %s could not be prepared: %v.", source, err))
+		return
+	}
+	f, err := s.images.Open(b.Digest)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	defer f.Close()
+	w.Header().Set("X-Image-SHA256", b.Hex())
+	w.Header().Set("ETag", `"`+b.Digest+`"`)
+	w.Header().Set("Content-Type", "application/octet-stream")
+	http.ServeContent(w, r, "", time.Time{}, f)
 }

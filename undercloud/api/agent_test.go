@@ -3,6 +3,7 @@ package api_test
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stratacloud/strata/inventory"
@@ -153,4 +154,25 @@ func TestContinueInspection(t *testing.T) {
 	if stored.PluginData["root_disk"] == nil {
 		t.Errorf("plugin_data: %v, want the other members of the report", stored.PluginData)
 	}
+}
+
+func TestAgentImageRefuses(t *testing.T) {
+	ts := newServer(t)
+	n, err := ts.store.CreateNode(t.Context(), &inventory.Node{Driver: "fake-hardware",
+		InstanceInfo: map[string]any{"image_source": "http://192.0.2.1/img.raw", "image_checksum": strings.Repeat("ab", 32)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.inState(t, n.UUID, inventory.StateWaitCallback)
+	r := ts.do(t, req{method: "GET", path: "/v1/lookup?node_uuid=" + n.UUID})
+	r.expect(t, http.StatusOK)
+	token := r.json(t)["config"].(map[string]any)["agent_token"].(string)
+	path := "/v1/agent_image?node_uuid=" + n.UUID
+	ts.do(t, req{method: "GET", path: path}).expect(t, http.StatusUnauthorized, "invalid agent token")
+	ts.do(t, req{method: "GET", path: path, header: http.Header{"X-Agent-Token": {"nope"}}}).expect(t, http.StatusUnauthorized, "invalid agent token")
+	ts.do(t, req{method: "GET", path: "/v1/agent_image", header: http.Header{"X-Agent-Token": {token}}}).expect(t, http.StatusBadRequest, "node_uuid")
+	// This server has no image cache; the right token gets that far.
+	ts.do(t, req{method: "GET", path: path, header: http.Header{"X-Agent-Token": {token}}}).expect(t, http.StatusServiceUnavailable, "no image cache")
+	ts.inState(t, n.UUID, inventory.StateCleanWait)
+	ts.do(t, req{method: "GET", path: path, header: http.Header{"X-Agent-Token": {token}}}).expect(t, http.StatusConflict, "not being deployed")
 }

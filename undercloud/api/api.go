@@ -23,6 +23,7 @@
 //	GET  /v1/nodes/{node}/ports[/detail]
 //	GET  /v1/ports[/detail], POST /v1/ports, GET|PATCH|DELETE /v1/ports/{port}
 //	GET  /v1/lookup, POST /v1/heartbeat/{node}, POST /v1/continue_inspection|cleaning|deploy
+//	GET  /v1/agent_image                          the image to deploy, as a raw disk
 //	                                              the deploy agent's calls (agent token, see agent.go)
 package api
 
@@ -30,11 +31,13 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/stratacloud/strata/images/blob"
 	"github.com/stratacloud/strata/inventory"
 	"github.com/stratacloud/strata/undercloud/conductor"
 	"github.com/stratacloud/strata/undercloud/nodestore"
@@ -104,6 +107,17 @@ type Conductor interface {
 	ContinueCleaning(ctx context.Context, node, token, failure string) (*inventory.Node, error)
 	// ContinueDeploy records the end of the agent's image write.
 	ContinueDeploy(ctx context.Context, node, token, failure string) (*inventory.Node, error)
+	// AgentImage returns the source URL and SHA-256 of the image the
+	// agent's node is being deployed with.
+	AgentImage(ctx context.Context, node, token string) (source, sum string, err error)
+}
+
+// ImageCache holds deploy images as raw disks.
+type ImageCache interface {
+	// Raw returns the raw disk of the image at source with SHA-256 sum,
+	// fetching (and converting) it first when needed.
+	Raw(ctx context.Context, source, sum string) (blob.Blob, error)
+	Open(digest string) (*os.File, error)
 }
 
 // Config configures the API handler.
@@ -113,6 +127,9 @@ type Config struct {
 	// Conductor carries out provisioning, power and boot-device requests.
 	// Required.
 	Conductor Conductor
+	// Images serves deploy images to agents (GET /v1/agent_image); nil
+	// answers that endpoint with 503.
+	Images ImageCache
 	// Auth authenticates every request except version discovery. Nil means
 	// NoAuth: every request is the admin.
 	Auth Authenticator
@@ -132,6 +149,7 @@ type Config struct {
 type server struct {
 	nodes     Nodes
 	conductor Conductor
+	images    ImageCache
 	auth      Authenticator
 	log       *slog.Logger
 	metrics   *metrics
@@ -151,6 +169,7 @@ func New(cfg Config) http.Handler {
 	s := &server{
 		nodes:     cfg.Nodes,
 		conductor: cfg.Conductor,
+		images:    cfg.Images,
 		auth:      cfg.Auth,
 		log:       cfg.Logger,
 		metrics:   newMetrics(cfg.Registry),
@@ -206,6 +225,7 @@ func (s *server) routes() {
 	handle("POST /v1/continue_inspection", s.continueInspection)
 	handle("POST /v1/continue_cleaning", s.continueCleaning)
 	handle("POST /v1/continue_deploy", s.continueDeploy)
+	s.mux.Handle("GET /v1/agent_image", http.HandlerFunc(s.agentImage))
 
 	handle("GET /v1/ports", s.listPorts)
 	handle("GET /v1/ports/detail", s.listPortsDetail)

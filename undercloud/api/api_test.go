@@ -537,3 +537,7 @@ func (c *fakeConductor) ContinueCleaning(ctx context.Context, node, token, failu
 func (c *fakeConductor) ContinueDeploy(ctx context.Context, node, token, failure string) (*inventory.Node, error) {
 	return c.agent.ContinueDeploy(ctx, node, token, failure)
 }
+
+func (c *fakeConductor) AgentImage(ctx context.Context, node, token string) (string, string, error) {
+	return c.agent.AgentImage(ctx, node, token)
+}

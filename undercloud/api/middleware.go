@@ -145,6 +145,7 @@ func isPublic(r *http.Request) bool {
 	// The deploy agent's calls carry its agent token instead.
 	switch {
 	case r.Method == http.MethodGet && r.URL.Path == "/v1/lookup",
+		r.Method == http.MethodGet && r.URL.Path == "/v1/agent_image",
 		r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/v1/heartbeat/"),
 		r.Method == http.MethodPost && r.URL.Path == "/v1/continue_inspection",
 		r.Method == http.MethodPost && r.URL.Path == "/v1/continue_cleaning",

@@ -118,6 +118,27 @@ func (c *Conductor) ContinueDeploy(ctx context.Context, node, token, failure str
 	return n, nil
 }
 
+// AgentImage checks an agent's token and returns the image its node is
+// being deployed with: the source URL and its SHA-256.
+func (c *Conductor) AgentImage(ctx context.Context, node, token string) (source, sum string, err error) {
+	n, _, err := c.nodes.GetNode(ctx, node)
+	if err != nil {
+		return "", "", err
+	}
+	if err := checkAgentToken(n, token); err != nil {
+		return "", "", err
+	}
+	if n.ProvisionState != inventory.StateWaitCallback {
+		return "", "", fmt.Errorf("node %s is %s, not being deployed: %w", n.UUID, n.ProvisionState, inventory.ErrInvalidState)
+	}
+	if err := checkImage(n); err != nil {
+		return "", "", err
+	}
+	sum, _ = ImageChecksum(n.InstanceInfo)
+	source, _ = n.InstanceInfo["image_source"].(string)
+	return source, sum, nil
+}
+
 // errNoImage is the deploy phase's answer when the node's image is not
 // deployable; it names what is wrong.
 var errNoImage = errors.New("the node's image can not be deployed")
