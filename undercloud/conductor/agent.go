@@ -165,6 +165,27 @@ func checkAgentToken(n *inventory.Node, token string) error {
 	return nil
 }
 
+// agentReport applies fn to the node an agent reports on, in one
+// transaction, once the agent's token checks out and the node is in want
+// (the wait state the report ends). The node must not be reserved: a
+// report never races a worker.
+func (c *Conductor) agentReport(ctx context.Context, node, token, want string, fn func(n *inventory.Node, tx *nodestore.Tx) error) (*inventory.Node, int64, error) {
+	n, _, err := c.nodes.GetNode(ctx, node)
+	if err != nil {
+		return nil, 0, err
+	}
+	return c.nodes.UpdateNode(ctx, n.UUID, func(n *inventory.Node, tx *nodestore.Tx) error {
+		if err := checkAgentToken(n, token); err != nil {
+			return err
+		}
+		if n.ProvisionState != want {
+			return fmt.Errorf("node %s is %s, not %s; report again shortly: %w", n.UUID, n.ProvisionState, want, inventory.ErrInvalidState)
+		}
+		tx.Conds = append(tx.Conds, store.Absent(nodestore.LockKey(n.UUID)))
+		return fn(n, tx)
+	})
+}
+
 func tokenHash(token string) string {
 	h := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(h[:])

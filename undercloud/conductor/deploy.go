@@ -65,25 +65,13 @@ func checkImage(n *inventory.Node) error {
 // to disk and reboots it, then active; on failure to deploy failed with
 // the agent's message, and the machine is powered off.
 func (c *Conductor) ContinueDeploy(ctx context.Context, node, token, failure string) (*inventory.Node, error) {
-	n, _, err := c.nodes.GetNode(ctx, node)
-	if err != nil {
-		return nil, err
-	}
-	id := n.UUID
 	var workCtx context.Context
 	defer func() {
 		if workCtx != nil {
 			c.release()
 		}
 	}()
-	n, rev, err := c.nodes.UpdateNode(ctx, id, func(n *inventory.Node, tx *nodestore.Tx) error {
-		if err := checkAgentToken(n, token); err != nil {
-			return err
-		}
-		if n.ProvisionState != inventory.StateWaitCallback {
-			return fmt.Errorf("node %s is %s, not wait call-back; send the result again shortly: %w", n.UUID, n.ProvisionState, inventory.ErrInvalidState)
-		}
-		tx.Conds = append(tx.Conds, store.Absent(nodestore.LockKey(n.UUID)))
+	n, rev, err := c.agentReport(ctx, node, token, inventory.StateWaitCallback, func(n *inventory.Node, tx *nodestore.Tx) error {
 		if failure != "" {
 			cause := fmt.Errorf("deploy failed on the node: %s", failure)
 			c.move(n, tx, inventory.EventFail, inventory.StateDeployFailed, "", cause)
@@ -106,6 +94,7 @@ func (c *Conductor) ContinueDeploy(ctx context.Context, node, token, failure str
 	if err != nil {
 		return nil, err
 	}
+	id := n.UUID
 	if failure != "" {
 		c.log.Warn("deploy failed on the node", "node", id, "err", failure)
 		c.powerOffAfter(ctx, n, "a failed deploy")

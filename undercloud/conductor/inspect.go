@@ -26,24 +26,12 @@ type Inspection struct {
 // manageable; then a port for each new NIC, and the machine is powered
 // off.
 func (c *Conductor) ContinueInspection(ctx context.Context, node, token string, in Inspection) (*inventory.Node, error) {
-	n, _, err := c.nodes.GetNode(ctx, node)
-	if err != nil {
-		return nil, err
-	}
-	id := n.UUID
-	n, _, err = c.nodes.UpdateNode(ctx, id, func(n *inventory.Node, tx *nodestore.Tx) error {
-		if err := checkAgentToken(n, token); err != nil {
-			return err
-		}
-		if n.ProvisionState != inventory.StateInspectWait {
-			return fmt.Errorf("node %s is %s, not inspect wait; send the inventory again shortly: %w", n.UUID, n.ProvisionState, inventory.ErrInvalidState)
-		}
+	n, _, err := c.agentReport(ctx, node, token, inventory.StateInspectWait, func(n *inventory.Node, tx *nodestore.Tx) error {
 		hints, _ := n.Properties["root_device"].(map[string]any)
 		props, err := in.Hardware.Properties(hints)
 		if err != nil {
 			return fmt.Errorf("node %s: properties.root_device: %w", n.UUID, err)
 		}
-		tx.Conds = append(tx.Conds, store.Absent(nodestore.LockKey(n.UUID)))
 		now := c.nodes.Now()
 		plugin := in.PluginData
 		if len(plugin) == 0 {
@@ -68,6 +56,7 @@ func (c *Conductor) ContinueInspection(ctx context.Context, node, token string, 
 	if err != nil {
 		return nil, err
 	}
+	id := n.UUID
 	c.m.transitions.WithLabelValues(string(inventory.EventDone), inventory.StateManageable).Inc()
 	c.log.Info("inspection finished", "node", id, "summary", in.Hardware.Summary())
 	for _, nic := range in.Hardware.Interfaces {
@@ -131,19 +120,7 @@ func CleanSteps(n *inventory.Node) []map[string]any {
 // goes on to available (or manageable, for manual cleaning), or to clean
 // failed with the agent's message; then the machine is powered off.
 func (c *Conductor) ContinueCleaning(ctx context.Context, node, token, failure string) (*inventory.Node, error) {
-	n, _, err := c.nodes.GetNode(ctx, node)
-	if err != nil {
-		return nil, err
-	}
-	id := n.UUID
-	n, _, err = c.nodes.UpdateNode(ctx, id, func(n *inventory.Node, tx *nodestore.Tx) error {
-		if err := checkAgentToken(n, token); err != nil {
-			return err
-		}
-		if n.ProvisionState != inventory.StateCleanWait {
-			return fmt.Errorf("node %s is %s, not clean wait; send the result again shortly: %w", n.UUID, n.ProvisionState, inventory.ErrInvalidState)
-		}
-		tx.Conds = append(tx.Conds, store.Absent(nodestore.LockKey(n.UUID)))
+	n, _, err := c.agentReport(ctx, node, token, inventory.StateCleanWait, func(n *inventory.Node, tx *nodestore.Tx) error {
 		if failure != "" {
 			cause := fmt.Errorf("cleaning failed on the node: %s", failure)
 			c.move(n, tx, inventory.EventFail, inventory.StateCleanFailed, "", cause)
@@ -163,7 +140,7 @@ func (c *Conductor) ContinueCleaning(ctx context.Context, node, token, failure s
 	if err != nil {
 		return nil, err
 	}
-	c.log.Info("cleaning finished", "node", id, "state", n.ProvisionState, "failure", failure)
+	c.log.Info("cleaning finished", "node", n.UUID, "state", n.ProvisionState, "failure", failure)
 	c.powerOffAfter(ctx, n, "cleaning")
 	return n, nil
 }
