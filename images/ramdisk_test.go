@@ -189,13 +189,28 @@ func TestRamdiskBoots(t *testing.T) {
 	}
 	f.Close()
 
+	console := bootQemu(t, []string{"-kernel", k.Vmlinuz(), "-initrd", rd,
+		"-append", "console=ttyS0 BOOTIF=01-52-54-00-12-34-56 strata.api=http://10.0.2.2:9 quiet panic=-1",
+		"-nic", "user,restrict=on,model=virtio-net-pci,mac=52:54:00:12:34:56"},
+		"(52:54:00:12:34:56) is 10.0.2.15/24, leased from 10.0.2.2")
+	started := slices.IndexFunc(console, func(l string) bool { return strings.Contains(l, "strata-agent: started") })
+	if started < 0 { // the lease line is the last one
+		t.Errorf("no banner before the lease:\n%s", strings.Join(console, "\n"))
+	}
+}
+
+// bootQemu runs qemu (TCG, 512 MiB, the serial console on stdout) with
+// args until a console line contains marker, and returns the console so
+// far; it fails the test when qemu ends first or after three minutes.
+func bootQemu(t *testing.T, args []string, marker string) []string {
+	t.Helper()
+	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		t.Fatalf("%v (the test needs `make deps`)", err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", "-accel", "tcg", "-cpu", "max", "-m", "512",
-		"-nographic", "-no-reboot", "-nodefaults", "-serial", "stdio",
-		"-kernel", k.Vmlinuz(), "-initrd", rd,
-		"-append", "console=ttyS0 BOOTIF=01-52-54-00-12-34-56 strata.api=http://10.0.2.2:9 quiet panic=-1",
-		"-nic", "user,restrict=on,model=virtio-net-pci,mac=52:54:00:12:34:56")
+	base := []string{"-accel", "tcg", "-cpu", "max", "-m", "512", "-nographic", "-no-reboot", "-nodefaults", "-serial", "stdio"}
+	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", append(base, args...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -206,20 +221,13 @@ func TestRamdiskBoots(t *testing.T) {
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 	var console []string
-	banner := false
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
-		line := sc.Text()
-		console = append(console, line)
-		if strings.Contains(line, "strata-agent: started") {
-			banner = true
-		}
-		if strings.Contains(line, "(52:54:00:12:34:56) is 10.0.2.15/24, leased from 10.0.2.2") {
-			if !banner {
-				t.Error("no banner before the lease")
-			}
-			return
+		console = append(console, sc.Text())
+		if strings.Contains(sc.Text(), marker) {
+			return console
 		}
 	}
-	t.Fatalf("the agent did not come up with an address; console:\n%s", strings.Join(console, "\n"))
+	t.Fatalf("no %q on the console:\n%s", marker, strings.Join(console, "\n"))
+	return nil
 }
