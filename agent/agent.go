@@ -25,8 +25,11 @@ func Main() int {
 	fmt.Fprintln(out, Banner)
 	log := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	slog.SetDefault(log)
-	err := run(context.Background(), "/", out, log)
-	log.Error("strata-agent stopped", "err", err)
+	if err := run(context.Background(), "/", out, log); err != nil {
+		log.Error("strata-agent stopped", "err", err)
+	} else {
+		log.Info("strata-agent has nothing more to do in this boot")
+	}
 	if !pid1 {
 		return 1
 	}
