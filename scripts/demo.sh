@@ -138,7 +138,6 @@ unset OS_AUTH_TYPE OS_ENDPOINT
 
 step "strata lab up   (namespaces, bridges, 2 qemu VMs: node-0 SeaBIOS behind IPMI, node-1 UEFI behind Redfish; an undercloud)"
 lab_up=1
-ns_before=$(ip netns list | awk '{print $1}' | sort)
 cat >"$work/lab.yaml" <<'YAML'
 nodes:
   - {name: node-0, bmc: ipmi, firmware: bios, cpus: 1, memory_mb: 512}
@@ -147,6 +146,7 @@ nodes:
 YAML
 "$BIN/strata" lab up "$work/lab.yaml"
 eval "$("$BIN/strata" lab env)"
+lab_prefix=$("$BIN/strata" lab status -f json | python3 -c 'import json,sys; print(json.load(sys.stdin)["prefix"])')
 done_step
 
 step "strata lab status"
@@ -202,8 +202,9 @@ done_step
 step "strata lab down   (removes every namespace, bridge, tap and process)"
 "$BIN/strata" lab down
 lab_up=""
-ns_after=$(ip netns list | awk '{print $1}' | sort)
-left=$(comm -13 <(echo "$ns_before") <(echo "$ns_after") | wc -l)
+# The lab's namespaces all start with its prefix; other labs may come and
+# go on this machine meanwhile.
+left=$(ip netns list | awk '{print $1}' | grep -c "^$lab_prefix-" || true)
 echo "    namespaces the lab made that are left: $left"
 [ "$left" -eq 0 ]
 done_step
