@@ -212,3 +212,26 @@ func (d *deployDriver) bootedDisk() bool {
 	defer d.mu.Unlock()
 	return d.disk
 }
+
+// A manual clean asking the ipmi or redfish hardware type for a step the
+// agent does not have is refused before the node boots anything.
+func TestManualCleanStepsChecked(t *testing.T) {
+	ctx := context.Background()
+	nodes, _ := newNodes(t)
+	h := &conductor.Hardware{Type: inventory.DriverIPMI}
+	c, _ := start(t, nodes, conductor.Config{Name: "c", Drivers: map[string]conductor.Driver{inventory.DriverIPMI: h}})
+	n, err := nodes.CreateNode(ctx, &inventory.Node{Driver: inventory.DriverIPMI, ProvisionState: inventory.StateManageable})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := conductor.ProvisionRequest{Verb: "clean", CleanSteps: []map[string]any{
+		{"interface": "deploy", "step": "erase_devices_metadata"}, {"interface": "deploy", "step": "erase_devices"},
+	}}
+	err = c.Provision(ctx, n.UUID, req)
+	if !errors.Is(err, inventory.ErrInvalid) || !strings.Contains(err.Error(), `clean_steps[1].step: "erase_devices" is not a clean step`) {
+		t.Fatalf("clean with erase_devices: %v", err)
+	}
+	if got, _, _ := nodes.GetNode(ctx, n.UUID); got.ProvisionState != inventory.StateManageable || got.Reservation != "" {
+		t.Errorf("the refused clean changed the node: %s, reservation %q", got.ProvisionState, got.Reservation)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -213,6 +214,25 @@ func (h *Hardware) bootRamdisk(ctx context.Context, n *inventory.Node) error {
 	}
 	if _, err := h.SetPower(ctx, n, target); err != nil {
 		return fmt.Errorf("%s: %w", target, err)
+	}
+	return nil
+}
+
+// cleanStepChecker is a driver that knows which clean steps it can run,
+// so that a manual clean asking for others is refused before anything
+// boots.
+type cleanStepChecker interface {
+	CheckCleanSteps(steps []map[string]any) error
+}
+
+// CheckCleanSteps accepts the steps strata-agent carries out.
+func (h *Hardware) CheckCleanSteps(steps []map[string]any) error {
+	for i, s := range steps {
+		name, _ := s["step"].(string)
+		if !slices.Contains(AgentCleanSteps, name) {
+			return inventory.Invalid(fmt.Sprintf("clean_steps[%d].step", i), "%q is not a clean step of the %s hardware type; it has %s",
+				name, h.Type, strings.Join(AgentCleanSteps, ", "))
+		}
 	}
 	return nil
 }

@@ -130,6 +130,11 @@ func (c *Conductor) Provision(ctx context.Context, ident string, req ProvisionRe
 			return inventory.Invalid("driver_info", "%v", err)
 		}
 	}
+	if c, ok := d.(cleanStepChecker); ok && verb.Event == inventory.EventClean {
+		if err := c.CheckCleanSteps(req.CleanSteps); err != nil {
+			return err
+		}
+	}
 	if verb.Event == inventory.EventDeploy || verb.Event == inventory.EventRebuild {
 		if err := firstError(d.Validate(n), "deploy"); err != nil {
 			return err
