@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/u-root/u-root/pkg/cpio"
 )
@@ -124,14 +125,45 @@ LABEL test
   APPEND console=tty0 console=ttyS0,115200 quiet
 `
 
+// TestImageConfigDrive starts the line the test image prints after its
+// marker when it finds a config drive: the device, a colon, and
+// meta_data.json on one line. Without one it prints TestImageNoConfigDrive.
+const (
+	TestImageConfigDrive   = "STRATA-TEST-IMAGE: config drive "
+	TestImageNoConfigDrive = "STRATA-TEST-IMAGE: no config drive"
+)
+
+// testImageModules are what the test image loads to read a config drive
+// the way a deployed OS does: the virtio disk and the ISO 9660 driver.
+var testImageModules = []string{"virtio_pci", "virtio_blk", "isofs"}
+
+// testInit prints the marker, then looks for the config drive by its
+// label (as cloud-init does) and prints its meta_data.json. Modules are
+// loaded only under the kernel they were built for.
 const testInit = `#!/bin/busybox sh
-/bin/busybox mount -t proc proc /proc
-/bin/busybox echo "` + TestImageMarker + `"
-while true; do /bin/busybox sleep 3600; done
+bb=/bin/busybox
+$bb mount -t proc proc /proc
+$bb echo "` + TestImageMarker + `"
+$bb mount -t sysfs sysfs /sys
+$bb mount -t devtmpfs devtmpfs /dev
+if [ "$($bb uname -r)" = "$($bb cat /etc/release)" ]; then
+	for m in $($bb cat /etc/modules); do $bb insmod "/lib/modules/$m" 2>/dev/null; done
+fi
+dev=""
+for i in $($bb seq 50); do
+	dev=$($bb findfs LABEL=config-2 2>/dev/null) && break
+	$bb sleep 0.2
+done
+if [ -n "$dev" ] && $bb mount -t iso9660 -o ro "$dev" /mnt; then
+	$bb echo "` + TestImageConfigDrive + `$dev: $($bb cat /mnt/openstack/latest/meta_data.json)"
+else
+	$bb echo "` + TestImageNoConfigDrive + `"
+fi
+while true; do $bb sleep 3600; done
 `
 
-// initramfs is the test image's initramfs: busybox and an /init that
-// prints the marker and stays up.
+// initramfs is the test image's initramfs: busybox, the modules, and an
+// /init that prints the marker, reads the config drive and stays up.
 func (t TestImage) initramfs() ([]byte, error) {
 	bb, err := os.ReadFile(t.Busybox)
 	if err != nil {
@@ -141,8 +173,25 @@ func (t TestImage) initramfs() ([]byte, error) {
 		"init":        cpio.StaticFile("", testInit, 0o755),
 		"bin/busybox": cpio.StaticRecord(bb, cpio.Info{Mode: cpio.S_IFREG | 0o755}),
 		"dev/console": cpio.CharDev("", 0o600, 5, 1),
-		"proc":        cpio.Directory("", 0o755),
+		"etc/release": cpio.StaticFile("", t.Kernel.Release+"\n", 0o644),
 	}
+	for _, d := range []string{"proc", "sys", "mnt"} {
+		files[d] = cpio.Directory("", 0o755)
+	}
+	mods, err := t.Kernel.ModuleClosure(testImageModules)
+	if err != nil {
+		return nil, fmt.Errorf("test image: %w", err)
+	}
+	var list strings.Builder
+	for _, m := range mods {
+		data, err := os.ReadFile(filepath.Join(t.Kernel.ModulesDir(), m.Path))
+		if err != nil {
+			return nil, fmt.Errorf("test image: module %s: %w", m.Name, err)
+		}
+		files["lib/modules/"+m.Path] = cpio.StaticRecord(data, cpio.Info{Mode: cpio.S_IFREG | 0o644})
+		list.WriteString(m.Path + "\n")
+	}
+	files["etc/modules"] = cpio.StaticFile("", list.String(), 0o644)
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
 	if err := writeArchive(zw, files); err != nil {
