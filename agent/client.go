@@ -114,7 +114,31 @@ func (c *client) continueDeploy(ctx context.Context, failure string) error {
 // image asks the undercloud for the node's image as a raw disk; the
 // caller closes the body.
 func (c *client) image(ctx context.Context) (*http.Response, error) {
-	u := strings.TrimSuffix(c.api.String(), "/") + "/v1/agent_image?node_uuid=" + url.QueryEscape(c.node)
+	return c.get(ctx, "/v1/agent_image")
+}
+
+// configDrive asks the undercloud for the node's config drive, an ISO
+// 9660 image; it is nil when the deploy asked for none.
+func (c *client) configDrive(ctx context.Context) ([]byte, error) {
+	resp, err := c.get(ctx, "/v1/agent_configdrive")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNoContent {
+		return nil, nil
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, maxConfigDrive+1))
+}
+
+// maxConfigDrive bounds the config drive the agent takes (Ironic's bound
+// too).
+const maxConfigDrive = 64 << 20
+
+// get is a download of the node's data with the agent token in its
+// header; the caller closes the body.
+func (c *client) get(ctx context.Context, path string) (*http.Response, error) {
+	u := strings.TrimSuffix(c.api.String(), "/") + path + "?node_uuid=" + url.QueryEscape(c.node)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
@@ -123,9 +147,9 @@ func (c *client) image(ctx context.Context) (*http.Response, error) {
 	req.Header.Set("User-Agent", Version)
 	resp, err := (&http.Client{}).Do(req) // no timeout: images are large
 	if err != nil {
-		return nil, fmt.Errorf("image: %w", err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNoContent {
 		defer resp.Body.Close()
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		return nil, &apiError{status: resp.StatusCode, msg: faultString(data)}

@@ -22,7 +22,11 @@ const writeBuffer = 4 << 20
 // went.
 func deploy(ctx context.Context, root string, n node, c *client, out io.Writer) error {
 	failure := ""
-	if err := writeImage(ctx, root, n, c, out); err != nil {
+	disk, err := writeImage(ctx, root, n, c, out)
+	if err == nil {
+		err = writeConfigDrive(ctx, root, disk, c, out)
+	}
+	if err != nil {
 		failure = err.Error()
 	}
 	if err := retryConflict(ctx, func() error { return c.continueDeploy(ctx, failure) }); err != nil {
@@ -39,33 +43,34 @@ func deploy(ctx context.Context, root string, n node, c *client, out io.Writer) 
 // undercloud's image cache, onto the root disk (by the node's root_device
 // hints, else the smallest disk of at least 4 GiB), hashing what it
 // writes, and fails unless the SHA-256 is the one the undercloud gives.
-func writeImage(ctx context.Context, root string, n node, c *client, out io.Writer) error {
+// It returns the disk it wrote.
+func writeImage(ctx context.Context, root string, n node, c *client, out io.Writer) (disk inventory.Disk, err error) {
 	src, _ := n.InstanceInfo["image_source"].(string)
 	hw, err := hwinfo.Collect(root)
 	if err != nil {
-		return err
+		return disk, err
 	}
 	hints, _ := n.Properties["root_device"].(map[string]any)
-	disk, err := inventory.MatchRootDevice(hw.Disks, hints)
+	disk, err = inventory.MatchRootDevice(hw.Disks, hints)
 	if err != nil {
-		return fmt.Errorf("root device: %w", err)
+		return disk, fmt.Errorf("root device: %w", err)
 	}
 	resp, err := c.image(ctx)
 	if err != nil {
-		return err
+		return disk, err
 	}
 	defer resp.Body.Close()
 	want := resp.Header.Get("X-Image-SHA256")
 	if want == "" {
-		return fmt.Errorf("the undercloud sent the image without its SHA-256")
+		return disk, fmt.Errorf("the undercloud sent the image without its SHA-256")
 	}
 	if resp.ContentLength > disk.Size {
-		return fmt.Errorf("image %s is %d bytes, larger than %s (%d bytes)", src, resp.ContentLength, disk.Name, disk.Size)
+		return disk, fmt.Errorf("image %s is %d bytes, larger than %s (%d bytes)", src, resp.ContentLength, disk.Name, disk.Size)
 	}
 	fmt.Fprintf(out, "strata-agent: writing %s onto %s (%d bytes)\n", src, disk.Name, resp.ContentLength)
 	f, err := os.OpenFile(filepath.Join(root, disk.Name), os.O_WRONLY, 0)
 	if err != nil {
-		return err
+		return disk, err
 	}
 	defer f.Close()
 	start := time.Now()
@@ -82,13 +87,13 @@ func writeImage(ctx context.Context, root string, n node, c *client, out io.Writ
 		err = f.Sync()
 	}
 	if err != nil {
-		return fmt.Errorf("writing the image onto %s: %w", disk.Name, err)
+		return disk, fmt.Errorf("writing the image onto %s: %w", disk.Name, err)
 	}
 	got := hex.EncodeToString(h.Sum(nil))
 	if got != want {
-		return fmt.Errorf("the image's SHA-256 is %s, not %s as the undercloud says: the image on %s is not the one asked for", got, want, disk.Name)
+		return disk, fmt.Errorf("the image's SHA-256 is %s, not %s as the undercloud says: the image on %s is not the one asked for", got, want, disk.Name)
 	}
 	secs := time.Since(start).Seconds()
 	fmt.Fprintf(out, "strata-agent: wrote %d bytes onto %s in %.1fs (%.1f MB/s), sha256 %s\n", n64, disk.Name, secs, float64(n64)/1e6/max(secs, 1e-3), got)
-	return nil
+	return disk, nil
 }

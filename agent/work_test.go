@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -167,7 +169,21 @@ func TestAgentAgainstTheUndercloud(t *testing.T) {
 	sum := sha256.Sum256(image)
 	qcow2Disk := bytes.Repeat([]byte("qcow2 contents "), 200_000)
 	qcow2Image := makeQcow2(t, qcow2Disk)
+	gptPath := filepath.Join(t.TempDir(), "gpt.raw")
+	os.WriteFile(gptPath, nil, 0o644)
+	os.Truncate(gptPath, 16<<20)
+	sf := exec.Command("sfdisk", "--no-reread", "--no-tell-kernel", "-q", gptPath)
+	sf.Stdin = strings.NewReader("label: gpt\nstart=2048, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B\n")
+	if out, err := sf.CombinedOutput(); err != nil {
+		t.Fatalf("sfdisk: %v\n%s", err, out)
+	}
+	gptImage, _ := os.ReadFile(gptPath)
+	gptSum := sha256.Sum256(gptImage)
 	imgSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/img.gpt" {
+			w.Write(gptImage)
+			return
+		}
 		if r.URL.Path == "/img.qcow2" {
 			w.Write(qcow2Image)
 			return
@@ -240,6 +256,55 @@ func TestAgentAgainstTheUndercloud(t *testing.T) {
 	f.Close()
 	if !bytes.Equal(written, qcow2Disk) {
 		t.Errorf("the disk does not hold the qcow2 image's disk; console:\n%s", console)
+	}
+
+	// A GPT image with a config drive: the agent adds a partition at the
+	// end of the disk and writes the drive the undercloud built into it.
+	_, _, err = nodes.UpdateNode(ctx, n.UUID, func(n *inventory.Node, tx *nodestore.Tx) error {
+		n.InstanceInfo = map[string]any{"image_source": imgSrv.URL + "/img.gpt", "image_checksum": hex.EncodeToString(gptSum[:]),
+			"configdrive": map[string]any{"meta_data": map[string]any{"hostname": "gpt-host"}, "user_data": "#cloud-config\n"}}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Provision(ctx, n.UUID, conductor.ProvisionRequest{Verb: "rebuild"}); err != nil {
+		t.Fatal(err)
+	}
+	console = bootOnce("active")
+	if !strings.Contains(console, "wrote the config drive") {
+		t.Errorf("console:\n%s", console)
+	}
+	checkConfigDrive(t, disk, n.UUID, "gpt-host")
+}
+
+// checkConfigDrive has sfdisk, blkid and isoinfo find the config drive in
+// the last partition of disk, holding the node's uuid and hostname.
+func checkConfigDrive(t *testing.T, disk, uuid, hostname string) {
+	t.Helper()
+	out, err := exec.Command("sfdisk", "--json", disk).Output()
+	if err != nil {
+		t.Fatalf("sfdisk --json: %v", err)
+	}
+	var tb sfdiskTable
+	if err := json.Unmarshal(out, &tb); err != nil || len(tb.PartitionTable.Partitions) != 2 {
+		t.Fatalf("partitions: %s (%v), want the image's and the config drive's", out, err)
+	}
+	p := tb.PartitionTable.Partitions[1]
+	if p.Name != "config-2" {
+		t.Errorf("the last partition is %+v, not config-2", p)
+	}
+	off := strconv.FormatInt(p.Start*512, 10)
+	if out, err := exec.Command("blkid", "-p", "-O", off, "-o", "export", disk).CombinedOutput(); err != nil || !strings.Contains(string(out), "LABEL=config-2") {
+		t.Errorf("blkid at %s: %v\n%s", off, err, out)
+	}
+	iso := filepath.Join(t.TempDir(), "cd.iso")
+	if out, err := exec.Command("dd", "if="+disk, "of="+iso, "bs=512", "skip="+strconv.FormatInt(p.Start, 10), "count="+strconv.FormatInt(p.Size, 10)).CombinedOutput(); err != nil {
+		t.Fatalf("dd: %v\n%s", err, out)
+	}
+	meta, err := exec.Command("isoinfo", "-i", iso, "-x", "/OPENSTACK/LATEST/META_DATA.JSON;1").Output()
+	if err != nil || !strings.Contains(string(meta), `"uuid":"`+uuid+`"`) || !strings.Contains(string(meta), `"hostname":"`+hostname+`"`) {
+		t.Errorf("meta_data.json on the drive: %s (%v)", meta, err)
 	}
 }
 
