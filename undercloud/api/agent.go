@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 //	POST /v1/continue_cleaning?node_uuid=UUID                {"agent_token", "error"}
 //	POST /v1/continue_deploy?node_uuid=UUID                  {"agent_token", "error"}
 //	GET  /v1/agent_image?node_uuid=UUID                      X-Agent-Token: the image as a raw disk
+//	GET  /v1/agent_configdrive?node_uuid=UUID                X-Agent-Token: the config drive (ISO 9660), 204 for none
 
 // heartbeatTimeout is the heartbeat period the lookup tells the agent to
 // keep under, in seconds.
@@ -254,4 +256,31 @@ func (s *server) agentImage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("ETag", `"`+b.Digest+`"`)
 	w.Header().Set("Content-Type", "application/octet-stream")
 	http.ServeContent(w, r, "", time.Time{}, f)
+}
+
+// agentConfigDrive is GET /v1/agent_configdrive?node_uuid=UUID with the
+// agent token in X-Agent-Token: the config drive the node's deploy asked
+// for, as the ISO 9660 image the agent writes into a partition at the end
+// of the root disk; 204 when it asked for none.
+func (s *server) agentConfigDrive(w http.ResponseWriter, r *http.Request) {
+	ident := r.URL.Query().Get("node_uuid")
+	if ident == "" {
+		s.fail(w, r, badRequest("node_uuid is required: the node being deployed."))
+		return
+	}
+	iso, err := s.conductor.AgentConfigDrive(r.Context(), ident, r.Header.Get("X-Agent-Token"))
+	switch {
+	case errors.Is(err, conductor.ErrConfigDrive):
+		s.fail(w, r, errorf(http.StatusConflict, "%v.", err))
+		return
+	case err != nil:
+		s.fail(w, r, nodeErr(ident, err))
+		return
+	case iso == nil:
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.Itoa(len(iso)))
+	w.Write(iso)
 }

@@ -1,8 +1,11 @@
 package api_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -175,4 +178,65 @@ func TestAgentImageRefuses(t *testing.T) {
 	ts.do(t, req{method: "GET", path: path, header: http.Header{"X-Agent-Token": {token}}}).expect(t, http.StatusServiceUnavailable, "no image cache")
 	ts.inState(t, n.UUID, inventory.StateCleanWait)
 	ts.do(t, req{method: "GET", path: path, header: http.Header{"X-Agent-Token": {token}}}).expect(t, http.StatusConflict, "not being deployed")
+}
+
+func TestAgentConfigDrive(t *testing.T) {
+	ts := newServer(t)
+	deploying := func(t *testing.T, configdrive any) (uuid, token string) {
+		info := map[string]any{"image_source": "http://192.0.2.1/img.raw", "image_checksum": strings.Repeat("ab", 32)}
+		if configdrive != nil {
+			info["configdrive"] = configdrive
+		}
+		n, err := ts.store.CreateNode(t.Context(), &inventory.Node{Driver: "fake-hardware", Name: "web-" + strings.ReplaceAll(t.Name(), "/", "-"), InstanceInfo: info})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts.inState(t, n.UUID, inventory.StateWaitCallback)
+		r := ts.do(t, req{method: "GET", path: "/v1/lookup?node_uuid=" + n.UUID})
+		r.expect(t, http.StatusOK)
+		return n.UUID, r.json(t)["config"].(map[string]any)["agent_token"].(string)
+	}
+	get := func(uuid, token string) *http.Response {
+		hreq, _ := http.NewRequest("GET", ts.url+"/v1/agent_configdrive?node_uuid="+uuid, nil)
+		hreq.Header.Set("X-Agent-Token", token)
+		resp, err := http.DefaultClient.Do(hreq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+
+	t.Run("built from its parts", func(t *testing.T) {
+		uuid, token := deploying(t, map[string]any{"meta_data": map[string]any{"public_keys": map[string]any{"k": "ssh-ed25519 AAAA"}}, "user_data": "#!/bin/sh\necho hi\n"})
+		resp := get(uuid, token)
+		defer resp.Body.Close()
+		iso, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK || len(iso) < 32774 || string(iso[32769:32774]) != "CD001" {
+			t.Fatalf("status %d, %d bytes: not an ISO 9660 image", resp.StatusCode, len(iso))
+		}
+		for _, want := range []string{`"uuid":"` + uuid + `"`, `"hostname":"web-`, "ssh-ed25519 AAAA", "#!/bin/sh\necho hi\n", "config-2"} {
+			if !bytes.Contains(iso, []byte(want)) {
+				t.Errorf("the drive holds no %q", want)
+			}
+		}
+	})
+	t.Run("none asked for", func(t *testing.T) {
+		uuid, token := deploying(t, nil)
+		resp := get(uuid, token)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			t.Errorf("status %d, want 204", resp.StatusCode)
+		}
+	})
+	t.Run("bad token", func(t *testing.T) {
+		uuid, _ := deploying(t, map[string]any{})
+		ts.do(t, req{method: "GET", path: "/v1/agent_configdrive?node_uuid=" + uuid, header: http.Header{"X-Agent-Token": {"nope"}}}).expect(t, http.StatusUnauthorized, "invalid agent token")
+		ts.do(t, req{method: "GET", path: "/v1/agent_configdrive"}).expect(t, http.StatusBadRequest, "node_uuid")
+	})
+	t.Run("a URL that gives no image", func(t *testing.T) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "not an iso") }))
+		defer srv.Close()
+		uuid, token := deploying(t, srv.URL+"/cd.iso")
+		ts.do(t, req{method: "GET", path: "/v1/agent_configdrive?node_uuid=" + uuid, header: http.Header{"X-Agent-Token": {token}}}).expect(t, http.StatusConflict, "not an ISO 9660 image")
+	})
 }

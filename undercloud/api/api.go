@@ -24,6 +24,7 @@
 //	GET  /v1/ports[/detail], POST /v1/ports, GET|PATCH|DELETE /v1/ports/{port}
 //	GET  /v1/lookup, POST /v1/heartbeat/{node}, POST /v1/continue_inspection|cleaning|deploy
 //	GET  /v1/agent_image                          the image to deploy, as a raw disk
+//	GET  /v1/agent_configdrive                    its config drive, as an ISO 9660 image
 //	                                              the deploy agent's calls (agent token, see agent.go)
 package api
 
@@ -110,6 +111,9 @@ type Conductor interface {
 	// AgentImage returns the source URL and SHA-256 of the image the
 	// agent's node is being deployed with.
 	AgentImage(ctx context.Context, node, token string) (source, sum string, err error)
+	// AgentConfigDrive returns the config drive (an ISO 9660 image) the
+	// agent's node is being deployed with, nil for none.
+	AgentConfigDrive(ctx context.Context, node, token string) ([]byte, error)
 }
 
 // ImageCache holds deploy images as raw disks.
@@ -226,6 +230,7 @@ func (s *server) routes() {
 	handle("POST /v1/continue_cleaning", s.continueCleaning)
 	handle("POST /v1/continue_deploy", s.continueDeploy)
 	s.mux.Handle("GET /v1/agent_image", http.HandlerFunc(s.agentImage))
+	s.mux.Handle("GET /v1/agent_configdrive", http.HandlerFunc(s.agentConfigDrive))
 
 	handle("GET /v1/ports", s.listPorts)
 	handle("GET /v1/ports/detail", s.listPortsDetail)

@@ -541,3 +541,7 @@ func (c *fakeConductor) ContinueDeploy(ctx context.Context, node, token, failure
 func (c *fakeConductor) AgentImage(ctx context.Context, node, token string) (string, string, error) {
 	return c.agent.AgentImage(ctx, node, token)
 }
+
+func (c *fakeConductor) AgentConfigDrive(ctx context.Context, node, token string) ([]byte, error) {
+	return c.agent.AgentConfigDrive(ctx, node, token)
+}

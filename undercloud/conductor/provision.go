@@ -205,6 +205,13 @@ func checkArgs(v inventory.Verb, req ProvisionRequest) error {
 		if len(b) > maxConfigDrive {
 			return inventory.Invalid("configdrive", "%d bytes is larger than the %d bytes allowed", len(b), maxConfigDrive)
 		}
+		// An image given inline is checked now, not when the agent asks
+		// for it: a bad one fails the request, not the deploy.
+		if s, ok := req.ConfigDrive.(string); ok && !strings.Contains(s, "://") {
+			if _, err := decodeConfigDrive(s); err != nil {
+				return err
+			}
+		}
 	}
 	if v.Event == inventory.EventClean && len(req.CleanSteps) == 0 {
 		return inventory.Invalid("clean_steps", "required for manual cleaning")
