@@ -181,7 +181,11 @@ func TestAgentImageRefuses(t *testing.T) {
 }
 
 func TestAgentConfigDrive(t *testing.T) {
-	ts := newServer(t)
+	auth, err := api.LoadHTPasswd(htpasswd(t, map[string]string{"operator": "secret"}, "$2y$"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := newServer(t, func(c *api.Config) { c.Auth = auth }) // the agent has the token, not a user's credential
 	deploying := func(t *testing.T, configdrive any) (uuid, token string) {
 		info := map[string]any{"image_source": "http://192.0.2.1/img.raw", "image_checksum": strings.Repeat("ab", 32)}
 		if configdrive != nil {

@@ -146,6 +146,7 @@ func isPublic(r *http.Request) bool {
 	switch {
 	case r.Method == http.MethodGet && r.URL.Path == "/v1/lookup",
 		r.Method == http.MethodGet && r.URL.Path == "/v1/agent_image",
+		r.Method == http.MethodGet && r.URL.Path == "/v1/agent_configdrive",
 		r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/v1/heartbeat/"),
 		r.Method == http.MethodPost && r.URL.Path == "/v1/continue_inspection",
 		r.Method == http.MethodPost && r.URL.Path == "/v1/continue_cleaning",
