@@ -142,6 +142,9 @@ var (
 	ErrLocked       = errors.New("node is locked")
 	ErrInvalidState = errors.New("invalid state")
 	ErrNoWorkers    = errors.New("no free conductor workers")
+	// ErrConcurrencyLimit refuses a request that would take more nodes
+	// into a phase than the undercloud allows at once.
+	ErrConcurrencyLimit = errors.New("concurrent action limit exceeded")
 )
 
 // InvalidError is bad input; Field names what was wrong.

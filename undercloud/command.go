@@ -77,6 +77,9 @@ Everything else is set in a YAML config file (--config), for example:
     inspect_wait_timeout: 30m     # how long a node waits for its agent when
     clean_callback_timeout: 30m   # inspecting, cleaning and deploying, before
     deploy_callback_timeout: 30m  # it fails and is powered off
+    max_concurrent_inspect: 50    # nodes inspecting, cleaning and deploying
+    max_concurrent_clean: 50      # at once (each boots the deploy ramdisk);
+    max_concurrent_deploy: 250    # more are refused with 503
   provisioning:           # network boot: DHCP, TFTP and HTTP boot (iPXE)
     interface: eth1       # the provisioning network; empty: none of them run
     netns: ""             # namespace path of the interface (lab; DHCP, TFTP and HTTP all served there)

@@ -120,6 +120,12 @@ type ConductorConfig struct {
 	InspectWaitTimeout    Duration `json:"inspect_wait_timeout"`
 	CleanCallbackTimeout  Duration `json:"clean_callback_timeout"`
 	DeployCallbackTimeout Duration `json:"deploy_callback_timeout"`
+	// MaxConcurrentInspect, MaxConcurrentClean and MaxConcurrentDeploy
+	// bound the nodes in each phase at once; more are refused with 503.
+	// Defaults 50, 50 and 250.
+	MaxConcurrentInspect int `json:"max_concurrent_inspect"`
+	MaxConcurrentClean   int `json:"max_concurrent_clean"`
+	MaxConcurrentDeploy  int `json:"max_concurrent_deploy"`
 }
 
 // Duration is a time.Duration written as "10s" in config files.

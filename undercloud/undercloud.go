@@ -101,6 +101,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 		InspectWaitTimeout:    time.Duration(cfg.Conductor.InspectWaitTimeout),
 		CleanCallbackTimeout:  time.Duration(cfg.Conductor.CleanCallbackTimeout),
 		DeployCallbackTimeout: time.Duration(cfg.Conductor.DeployCallbackTimeout),
+		MaxConcurrentInspect:  cfg.Conductor.MaxConcurrentInspect,
+		MaxConcurrentClean:    cfg.Conductor.MaxConcurrentClean,
+		MaxConcurrentDeploy:   cfg.Conductor.MaxConcurrentDeploy,
 		Drivers: map[string]conductor.Driver{
 			inventory.DriverFake:    conductor.Fake{StepDelay: time.Duration(cfg.Conductor.FakeStepDelay)},
 			inventory.DriverIPMI:    &conductor.Hardware{Type: inventory.DriverIPMI, Pool: bmcPool},

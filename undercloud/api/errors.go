@@ -146,6 +146,9 @@ var errorRules = []errorRule{
 	{is(inventory.ErrInvalidState), http.StatusConflict, func(err error) string {
 		return sentence(domainText(err, inventory.ErrInvalidState))
 	}},
+	{is(inventory.ErrConcurrencyLimit), http.StatusServiceUnavailable, func(err error) string {
+		return sentence(domainText(err, inventory.ErrConcurrencyLimit))
+	}},
 	{is(inventory.ErrNoWorkers), http.StatusServiceUnavailable, func(error) string {
 		return "Requested action cannot be performed due to lack of free conductor workers."
 	}},

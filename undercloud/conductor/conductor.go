@@ -66,6 +66,17 @@ type Config struct {
 	InspectWaitTimeout    time.Duration
 	CleanCallbackTimeout  time.Duration
 	DeployCallbackTimeout time.Duration
+	// MaxConcurrentInspect, MaxConcurrentClean and MaxConcurrentDeploy
+	// bound the nodes inspecting, cleaning and deploying at once (their
+	// wait states included: each such node boots the deploy ramdisk and,
+	// deploying, pulls its image); a request that would start one more is
+	// refused with inventory.ErrConcurrencyLimit, not queued, as Ironic's
+	// max_concurrent_clean and max_concurrent_deploy do. Defaults 50, 50
+	// and 250 (Ironic's for clean and deploy). A node cleaned after an
+	// undeploy is counted but never refused: its undeploy was accepted.
+	MaxConcurrentInspect int
+	MaxConcurrentClean   int
+	MaxConcurrentDeploy  int
 	// Drivers maps hardware type names to drivers. Default: fake-hardware,
 	// and ipmi and redfish through their BMCs.
 	Drivers map[string]Driver
@@ -103,6 +114,14 @@ func (c *Config) setDefaults() {
 	for _, d := range []*time.Duration{&c.InspectWaitTimeout, &c.CleanCallbackTimeout, &c.DeployCallbackTimeout} {
 		if *d <= 0 {
 			*d = 30 * time.Minute
+		}
+	}
+	for _, l := range []struct {
+		v   *int
+		def int
+	}{{&c.MaxConcurrentInspect, 50}, {&c.MaxConcurrentClean, 50}, {&c.MaxConcurrentDeploy, 250}} {
+		if *l.v <= 0 {
+			*l.v = l.def
 		}
 	}
 	if c.PowerSyncWorkers <= 0 {

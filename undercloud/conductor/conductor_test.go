@@ -204,3 +204,55 @@ func TestRestartUnderSameNameRevokesOldLocks(t *testing.T) {
 		t.Fatal("no last_error after takeover")
 	}
 }
+
+// TestConcurrencyLimits: with one node allowed in each phase, a second
+// inspection or deploy is refused (and its node unchanged) while the
+// first runs, and accepted once it is done.
+func TestConcurrencyLimits(t *testing.T) {
+	ctx := context.Background()
+	nodes, _ := newNodes(t)
+	c, _ := start(t, nodes, conductor.Config{Name: "c1", MaxConcurrentInspect: 1, MaxConcurrentDeploy: 1,
+		Drivers: map[string]conductor.Driver{inventory.DriverFake: conductor.Fake{StepDelay: 300 * time.Millisecond}}})
+	var ids []string
+	for _, name := range []string{"a", "b"} {
+		n, err := nodes.CreateNode(ctx, &inventory.Node{Name: name, Driver: inventory.DriverFake})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, n.UUID)
+		if err := c.Provision(ctx, n.UUID, conductor.ProvisionRequest{Verb: "manage"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range ids {
+		waitState(t, nodes, id, inventory.StateManageable)
+	}
+	for _, p := range []struct{ first, verb, busy, done string }{
+		{"inspect", "inspect", "inspecting", inventory.StateManageable},
+		{"provide", "provide", "", inventory.StateAvailable}, // cleaning allows 50
+		{"active", "active", "deploying", inventory.StateActive},
+	} {
+		if err := c.Provision(ctx, ids[0], conductor.ProvisionRequest{Verb: p.verb}); err != nil {
+			t.Fatal(err)
+		}
+		err := c.Provision(ctx, ids[1], conductor.ProvisionRequest{Verb: p.verb})
+		if p.busy == "" {
+			if err != nil {
+				t.Fatalf("%s of a second node: %v", p.verb, err)
+			}
+		} else {
+			if !errors.Is(err, inventory.ErrConcurrencyLimit) || !strings.Contains(err.Error(), "1 nodes are "+p.busy) {
+				t.Fatalf("%s of a second node: %v, want the concurrency limit", p.verb, err)
+			}
+			if n, _, _ := nodes.GetNode(ctx, ids[1]); n.ProvisionState == p.busy {
+				t.Fatalf("the refused node is %s", n.ProvisionState)
+			}
+			waitState(t, nodes, ids[0], p.done)
+			if err := c.Provision(ctx, ids[1], conductor.ProvisionRequest{Verb: p.verb}); err != nil {
+				t.Fatalf("%s once the first is done: %v", p.verb, err)
+			}
+		}
+		waitState(t, nodes, ids[0], p.done)
+		waitState(t, nodes, ids[1], p.done)
+	}
+}

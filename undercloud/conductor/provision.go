@@ -122,7 +122,11 @@ func (c *Conductor) Provision(ctx context.Context, ident string, req ProvisionRe
 	if n.Maintenance && slices.Contains(maintenanceRefused, verb.Event) {
 		return fmt.Errorf("node %s is in maintenance mode, %q is not allowed: %w", n.UUID, req.Verb, inventory.ErrInvalidState)
 	}
-	if _, err := inventory.Next(n.ProvisionState, verb.Event); err != nil {
+	target, err := inventory.Next(n.ProvisionState, verb.Event)
+	if err != nil {
+		return err
+	}
+	if err := c.checkConcurrency(ctx, target); err != nil {
 		return err
 	}
 	if verb.Event == inventory.EventManage && n.ProvisionState == inventory.StateEnroll {
