@@ -203,15 +203,25 @@ const maxBusyRetries = 10
 // deletion (the node is locked by a conductor at work on it). It does not
 // retry a 409 of a creation, which means the name or address is taken.
 // The openstack CLI retries these too.
+//
+// A request refused by a concurrency limit (as many nodes inspecting,
+// cleaning or deploying as the undercloud allows) is retried until the
+// command's own deadline instead: it waits for a slot, so that
+// `strata node inspect --all` over more nodes than the limit works
+// through them all.
 func retryBusy(c clock, interval time.Duration, max uint) gophercloud.RetryFunc {
 	return func(ctx context.Context, method, _ string, _ *gophercloud.RequestOpts, err error, n uint) error {
 		var rc gophercloud.ErrUnexpectedResponseCode
-		if n > max || !errors.As(err, &rc) {
+		if !errors.As(err, &rc) {
+			return err
+		}
+		limited := rc.Actual == http.StatusServiceUnavailable && strings.Contains(string(rc.Body), "concurrent action limit")
+		if n > max && !limited {
 			return err
 		}
 		busy := rc.Actual == http.StatusServiceUnavailable ||
 			rc.Actual == http.StatusConflict && (method == http.MethodPut || method == http.MethodDelete)
-		if !busy {
+		if !busy || ctx.Err() != nil {
 			return err
 		}
 		select {

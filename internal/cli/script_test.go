@@ -55,6 +55,11 @@ func startUndercloud(env *testscript.Env) error {
 			Conductor: undercloud.ConductorConfig{
 				Name:          "script",
 				ShutdownGrace: undercloud.Duration(time.Second),
+				// One node per phase at a time: a bulk command over
+				// several nodes meets the limit and must wait for slots.
+				MaxConcurrentInspect: 1,
+				MaxConcurrentClean:   1,
+				MaxConcurrentDeploy:  1,
 			},
 		}, nil, func(addr string) { addrc <- addr })
 	}()
