@@ -11,7 +11,8 @@
 #     undercloud (DHCP, TFTP for UEFI, HTTP) into the deploy ramdisk, whose
 #     agent reports their hardware; then provided: the agent erases their
 #     disks' metadata and they become available; then node-1 is deployed
-#     with a test image, which it boots from its disk.
+#     with a test image and a config drive; it boots from its disk and
+#     prints the meta_data.json it reads from the drive.
 # Each step prints its time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -184,18 +185,19 @@ step "strata node provide --all --wait   (cleaning: the ramdisk's agent erases t
 "$BIN/strata" node list -c name -c provision_state -c power_state
 done_step
 
-step "strata node deploy node-1 --wait   (the agent writes the lab's test image onto its disk; it reboots from it)"
+step "strata node deploy node-1 --config-drive ... --wait   (the agent writes the lab's test image and a config drive; node-1 reboots from its disk)"
 img_url=$("$BIN/strata" lab status -f json | python3 -c 'import json,sys; print(json.load(sys.stdin)["test_image_url"])')
 img_sha=$("$BIN/strata" lab status -f json | python3 -c 'import json,sys; print(json.load(sys.stdin)["test_image_sha256"])')
 echo "    image_source=$img_url"
 /usr/bin/openstack baremetal node set node-1 --instance-info image_source="$img_url" \
   --instance-info image_os_hash_algo=sha256 --instance-info image_os_hash_value="$img_sha"
-"$BIN/strata" node deploy node-1 --wait 900
+"$BIN/strata" node deploy node-1 --wait 900 \
+  --config-drive '{"meta_data": {"public_keys": {"demo": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIdemo demo"}}, "user_data": "#cloud-config\n"}'
 for _ in $(seq 1 900); do
-  "$BIN/strata" lab console node-1 2>/dev/null | grep -a -q "STRATA-TEST-IMAGE: up from disk" && break
+  "$BIN/strata" lab console node-1 2>/dev/null | grep -a -q "STRATA-TEST-IMAGE: .*config drive" && break
   sleep 1
 done
-"$BIN/strata" lab console node-1 | tr -d '\r' | grep -a -E "strata-agent: (writing|wrote|deploy)|STRATA-TEST-IMAGE" | tail -4 || true
+"$BIN/strata" lab console node-1 | tr -d '\r' | grep -a -E "strata-agent: (writing|wrote|deploy)|STRATA-TEST-IMAGE" | tail -5 || true
 "$BIN/strata" node list -c name -c provision_state -c power_state
 done_step
 

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stratacloud/strata/images"
 	"github.com/stratacloud/strata/lab"
 	"github.com/stratacloud/strata/lab/netlab"
 )
@@ -557,8 +558,11 @@ func (v vmSpecs) yaml() string {
 	return b.String()
 }
 
-// deploy writes the lab's test image onto the nodes and waits for each
-// VM to come up from its disk and print the image's marker; then it
+// deploy writes the lab's test image onto the nodes, with a config
+// drive, and waits for each VM to come up from its disk, print the
+// image's marker and the meta_data.json it found on the drive. A node
+// with several disks is given a root device hint for its last one (the
+// default would be the first, the smallest of at least 4 GiB). Then it
 // undeploys them: cleaned through the ramdisk, available again, with the
 // image's partition table erased.
 func (h *labHarness) deploy(nodes ...string) {
@@ -571,29 +575,43 @@ func (h *labHarness) deploy(nodes ...string) {
 	if err := json.Unmarshal([]byte(h.strata("lab", "status", "-f", "json")), &st); err != nil || st.URL == "" {
 		t.Fatalf("lab status: %v, %+v", err, st)
 	}
+	rootDisk := map[string]int{}
 	for _, n := range nodes {
 		h.openstack("baremetal", "node", "set", n, "--instance-info", "image_source="+st.URL,
 			"--instance-info", "image_os_hash_algo=sha256", "--instance-info", "image_os_hash_value="+st.SHA256)
+		if disks := labSpecs[n].disks; len(disks) > 1 {
+			rootDisk[n] = len(disks) - 1
+			h.openstack("baremetal", "node", "set", n, "--property", fmt.Sprintf(`root_device={"serial": %q}`, disks[len(disks)-1].serial))
+		}
 	}
 	start := time.Now()
-	h.strata(append(append([]string{"node", "deploy"}, nodes...), "--wait", "900")...)
+	drive := `{"meta_data": {"public_keys": {"lab": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIlab lab"}}, "user_data": "#cloud-config\n"}`
+	h.strata(append(append([]string{"node", "deploy"}, nodes...), "--config-drive", drive, "--wait", "900")...)
 	t.Logf("deploy to active: %s", time.Since(start).Round(time.Second))
 	for _, n := range nodes {
 		var console string
-		poll(t, n+" to come up from its disk", 5*time.Minute, func() bool {
+		poll(t, n+" to come up from its disk and read its config drive", 5*time.Minute, func() bool {
 			console = strings.ReplaceAll(h.strata("lab", "console", n), "\r", "")
-			return strings.Contains(console, "STRATA-TEST-IMAGE: up from disk")
+			return strings.Contains(console, images.TestImageConfigDrive) || strings.Contains(console, images.TestImageNoConfigDrive)
 		})
 		t.Logf("%s: deploy to the image's marker: %s", n, time.Since(start).Round(time.Second))
-		if !strings.Contains(console, "strata-agent: wrote 67108864 bytes onto /dev/vda") {
-			t.Errorf("%s's console does not show the image written to /dev/vda:\n%s", n, tailLines(console, 40))
+		dev := fmt.Sprintf("/dev/vd%c", 'a'+rootDisk[n])
+		if !strings.Contains(console, "strata-agent: wrote 67108864 bytes onto "+dev) || !strings.Contains(console, images.TestImageMarker) {
+			t.Errorf("%s's console does not show the image written to %s and booted:\n%s", n, dev, tailLines(console, 40))
+		}
+		uuid := strings.TrimSpace(h.openstack("baremetal", "node", "show", n, "-f", "value", "-c", "uuid"))
+		_, meta, _ := strings.Cut(console, images.TestImageConfigDrive+dev+"2: ")
+		meta, _, _ = strings.Cut(meta, "\n")
+		var got map[string]any
+		if err := json.Unmarshal([]byte(meta), &got); err != nil || got["uuid"] != uuid || got["hostname"] != n || got["public_keys"] == nil {
+			t.Errorf("%s: the image read %q from the config drive on %s2 (%v), want its uuid %s, hostname %s and the key:\n%s", n, meta, dev, err, uuid, n, tailLines(console, 20))
 		}
 	}
 	start = time.Now()
 	h.strata(append(append([]string{"node", "undeploy"}, nodes...), "--wait", "900")...)
 	t.Logf("undeploy (cleaning) to available: %s", time.Since(start).Round(time.Second))
 	for _, n := range nodes {
-		f, err := os.Open(filepath.Join(h.stateD, "nodes", n, "disk0.raw"))
+		f, err := os.Open(filepath.Join(h.stateD, "nodes", n, fmt.Sprintf("disk%d.raw", rootDisk[n])))
 		if err != nil {
 			t.Fatal(err)
 		}
