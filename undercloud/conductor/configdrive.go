@@ -101,16 +101,23 @@ func decodeConfigDrive(s string) ([]byte, error) {
 	if err != nil {
 		return nil, inventory.Invalid("instance_info.configdrive", "is not valid base64: %v", err)
 	}
-	if bytes.HasPrefix(raw, []byte{0x1f, 0x8b}) {
-		zr, err := gzip.NewReader(bytes.NewReader(raw))
-		if err != nil {
-			return nil, inventory.Invalid("instance_info.configdrive", "is not valid gzip: %v", err)
-		}
-		if raw, err = io.ReadAll(io.LimitReader(zr, maxConfigDriveImage+1)); err != nil {
-			return nil, inventory.Invalid("instance_info.configdrive", "is not valid gzip: %v", err)
-		}
+	if raw, err = gunzip(raw); err != nil {
+		return nil, inventory.Invalid("instance_info.configdrive", "is not valid gzip: %v", err)
 	}
 	return checkISO(raw, "instance_info.configdrive")
+}
+
+// gunzip returns b uncompressed if it is gzipped (as Ironic takes config
+// drives), else as it is.
+func gunzip(b []byte) ([]byte, error) {
+	if !bytes.HasPrefix(b, []byte{0x1f, 0x8b}) {
+		return b, nil
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(io.LimitReader(zr, maxConfigDriveImage+1))
 }
 
 func fetchConfigDrive(ctx context.Context, url string, client *http.Client) ([]byte, error) {
@@ -133,14 +140,8 @@ func fetchConfigDrive(ctx context.Context, url string, client *http.Client) ([]b
 	if err != nil {
 		return nil, fmt.Errorf("fetching the config drive from %s: %w", url, err)
 	}
-	if bytes.HasPrefix(data, []byte{0x1f, 0x8b}) { // gzipped, as Ironic also takes it
-		zr, err := gzip.NewReader(bytes.NewReader(data))
-		if err == nil {
-			data, err = io.ReadAll(io.LimitReader(zr, maxConfigDriveImage+1))
-		}
-		if err != nil {
-			return nil, fmt.Errorf("the config drive at %s is not valid gzip: %w", url, err)
-		}
+	if data, err = gunzip(data); err != nil {
+		return nil, inventory.Invalid("instance_info.configdrive", "the config drive at %s is not valid gzip: %v", url, err)
 	}
 	return checkISO(data, "the config drive at "+url)
 }
