@@ -63,7 +63,13 @@ func syncable(n *inventory.Node) bool {
 	return true
 }
 
+// offGrace is how long after a node starts waiting for its agent a
+// power-off reading counts as the machine's death: a BMC may still show
+// off for a moment after the power-on that started the wait.
+const offGrace = 30 * time.Second
+
 func (c *Conductor) syncNode(ctx context.Context, d Driver, n *inventory.Node) {
+	readAt := c.nodes.Now()
 	rctx, cancel := context.WithTimeout(ctx, c.cfg.PowerSyncTimeout)
 	state, readErr := d.PowerState(rctx, n)
 	cancel()
@@ -92,8 +98,13 @@ func (c *Conductor) syncNode(ctx context.Context, d Driver, n *inventory.Node) {
 		if failures > 0 {
 			delete(n.DriverInternalInfo, "power_sync_failures")
 		}
+		died := state == inventory.PowerOff && c.waitTimeout(n.ProvisionState) > 0 &&
+			n.ProvisionUpdatedAt != nil && readAt.Sub(*n.ProvisionUpdatedAt) > offGrace
+		if died {
+			c.agentDied(n, tx) // whether or not the off was recorded before
+		}
 		if state == n.PowerState {
-			if failures == 0 {
+			if failures == 0 && !died {
 				return store.ErrNoChange
 			}
 			return nil
@@ -114,4 +125,18 @@ func (c *Conductor) syncNode(ctx context.Context, d Driver, n *inventory.Node) {
 	if readErr != nil {
 		c.log.Warn("power sync: read failed", "node", n.UUID, "err", readErr)
 	}
+}
+
+// agentDied fails a node whose machine was found powered off while it
+// waited for its agent: nothing will call back, so it need not wait for
+// the timeout. Only the power-on of a later request brings it back.
+func (c *Conductor) agentDied(n *inventory.Node, tx *nodestore.Tx) {
+	next, err := inventory.Next(n.ProvisionState, inventory.EventFail)
+	if err != nil {
+		return
+	}
+	cause := fmt.Errorf("the machine was powered off out of band while %s: its agent can not call back", n.ProvisionState)
+	c.move(n, tx, inventory.EventFail, next, "", cause)
+	n.LastError = cause.Error()
+	delete(n.DriverInternalInfo, AgentTokenHashKey)
 }

@@ -99,3 +99,32 @@ func historyHas(hist []inventory.HistoryEvent, text string) bool {
 	}
 	return false
 }
+
+// TestPowerSyncFailsADeadAgentWait: a machine found off while its node
+// waits for its agent fails the node at once (the agent can not call
+// back), unless the wait has only just begun.
+func TestPowerSyncFailsADeadAgentWait(t *testing.T) {
+	ctx := context.Background()
+	nodes, _ := newNodes(t)
+	hw := &bench{state: inventory.PowerOff}
+	start(t, nodes, conductor.Config{Name: "sync", PowerSyncInterval: 20 * time.Millisecond,
+		Drivers: map[string]conductor.Driver{inventory.DriverFake: hw}})
+	long := time.Now().Add(-time.Minute)
+	now := time.Now()
+	waiting, _ := nodes.CreateNode(ctx, &inventory.Node{Name: "waiting", Driver: inventory.DriverFake, ProvisionState: inventory.StateWaitCallback,
+		// Its off already recorded, during the grace period.
+		PowerState: inventory.PowerOff, ProvisionUpdatedAt: &long, DriverInternalInfo: map[string]any{conductor.AgentTokenHashKey: "x"}})
+	fresh, _ := nodes.CreateNode(ctx, &inventory.Node{Name: "fresh", Driver: inventory.DriverFake, ProvisionState: inventory.StateInspectWait,
+		PowerState: inventory.PowerOn, ProvisionUpdatedAt: &now})
+	var n *inventory.Node
+	waitFor(t, "the deploy to fail", func() bool {
+		n, _, _ = nodes.GetNode(ctx, waiting.UUID)
+		return n.ProvisionState == inventory.StateDeployFailed
+	})
+	if !strings.Contains(n.LastError, "powered off out of band while wait call-back") || n.DriverInternalInfo[conductor.AgentTokenHashKey] != nil {
+		t.Errorf("last_error %q, token hash %v", n.LastError, n.DriverInternalInfo[conductor.AgentTokenHashKey])
+	}
+	if f, _, _ := nodes.GetNode(ctx, fresh.UUID); f.ProvisionState != inventory.StateInspectWait || f.PowerState != inventory.PowerOff {
+		t.Errorf("a wait that has just begun: %s, %s; want still inspect wait, power off recorded", f.ProvisionState, f.PowerState)
+	}
+}
