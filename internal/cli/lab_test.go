@@ -624,6 +624,52 @@ func (h *labHarness) deploy(nodes ...string) {
 	}
 }
 
+// killMidDeploy starts a deploy of the node and powers its VM off through
+// its IPMI BMC, behind the undercloud's back, while the node waits for its
+// agent: the power sync finds the machine off and the deploy fails with a
+// last_error that says so, long before the 30-minute callback timeout.
+// The node is left in deploy failed; deploy takes it from there.
+func (h *labHarness) killMidDeploy(node string) {
+	t := h.t
+	t.Helper()
+	var st struct {
+		URL    string `json:"test_image_url"`
+		SHA256 string `json:"test_image_sha256"`
+	}
+	if err := json.Unmarshal([]byte(h.strata("lab", "status", "-f", "json")), &st); err != nil {
+		t.Fatal(err)
+	}
+	h.openstack("baremetal", "node", "set", node, "--instance-info", "image_source="+st.URL,
+		"--instance-info", "image_os_hash_algo=sha256", "--instance-info", "image_os_hash_value="+st.SHA256)
+	h.strata("node", "deploy", node)
+	state := func() (string, string) {
+		var n struct {
+			State     string `json:"provision_state"`
+			LastError string `json:"last_error"`
+		}
+		json.Unmarshal([]byte(h.strata("node", "show", node, "-f", "json")), &n)
+		return n.State, n.LastError
+	}
+	poll(t, node+" to wait for its agent", 2*time.Minute, func() bool { s, _ := state(); return s == "wait call-back" })
+	cfg, err := lab.LoadLabConfig(h.stateD)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.strata("lab", "exec", "--", "ipmitool", "-I", "lanplus", "-H", lab.NodeBMCAddr(0).String(),
+		"-U", cfg.BMC.Username, "-P", cfg.BMC.Password, "power", "off")
+	start := time.Now()
+	var last string
+	poll(t, node+"'s deploy to fail", 3*time.Minute, func() bool {
+		var s string
+		s, last = state()
+		return s == "deploy failed"
+	})
+	t.Logf("%s killed through its BMC in wait call-back: deploy failed after %s: %s", node, time.Since(start).Round(time.Second), last)
+	if !strings.Contains(last, "powered off out of band while wait call-back") {
+		t.Errorf("%s: last_error %q does not say the machine was powered off", node, last)
+	}
+}
+
 // provide cleans the inspected nodes through the deploy ramdisk: their
 // disks, given a partition table and a filesystem signature while the VMs
 // are off, have them erased, and the nodes become available.
@@ -771,6 +817,7 @@ func TestLab(t *testing.T) {
 
 		h.inspect("node-0", "node-1")
 		h.provide("node-0", "node-1")
+		h.killMidDeploy("node-0")
 		h.deploy("node-0", "node-1")
 
 		h.down()
