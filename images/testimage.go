@@ -25,6 +25,7 @@ const TestImageName = "test-image.raw"
 // Where Debian's syslinux packages put what the test image boots with.
 var (
 	syslinuxMBR     = "/usr/lib/syslinux/mbr/mbr.bin"
+	syslinuxGPTMBR  = "/usr/lib/syslinux/mbr/gptmbr.bin"
 	syslinuxEFI     = "/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi"
 	syslinuxLDLinux = "/usr/lib/syslinux/modules/efi64/ldlinux.e64"
 )
@@ -48,7 +49,18 @@ type TestImage struct {
 	Kernel Kernel
 	// Busybox is a static busybox (Debian's busybox-static).
 	Busybox string
+	// GPT partitions the image with a GUID partition table instead of an
+	// MBR, as whole-disk cloud images are: the partition is an EFI system
+	// partition marked legacy-BIOS-bootable, and the MBR's boot code is
+	// syslinux's gptmbr, so it still boots both ways.
+	GPT bool
 }
+
+// Fixed GUIDs make two GPT builds byte-identical.
+const (
+	testImageDiskGUID = "5354524D-5445-5354-4449-534B00000001"
+	testImagePartGUID = "5354524D-5445-5354-4553-503000000001"
+)
 
 // Build writes the image to path. It needs mtools and syslinux (make
 // deps installs them).
@@ -71,7 +83,14 @@ func (t TestImage) Build(path string) error {
 		return err
 	}
 	tmp := path + ".partial"
-	if err := writePartitionTable(tmp); err != nil {
+	mbrCode := syslinuxMBR
+	if t.GPT {
+		mbrCode = syslinuxGPTMBR
+		err = writeGPT(tmp)
+	} else {
+		err = writePartitionTable(tmp)
+	}
+	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp)
@@ -94,7 +113,7 @@ func (t TestImage) Build(path string) error {
 			return fmt.Errorf("test image: %s: %v: %s (make deps installs mtools and syslinux)", s[0], err, bytes.TrimSpace(out))
 		}
 	}
-	mbr, err := os.ReadFile(syslinuxMBR)
+	mbr, err := os.ReadFile(mbrCode)
 	if err != nil {
 		return fmt.Errorf("test image: %w (make deps installs syslinux-common)", err)
 	}
@@ -227,6 +246,30 @@ func writePartitionTable(path string) error {
 	}
 	_, err = f.WriteAt([]byte{0x55, 0xaa}, 510)
 	return err
+}
+
+// writeGPT makes a sparse file of testImageSize bytes partitioned by
+// sgdisk: one EFI system partition from partitionStart to the end, with
+// the legacy BIOS bootable attribute (bit 2) that gptmbr looks for.
+func writeGPT(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := f.Truncate(testImageSize); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	out, err := exec.Command("sgdisk", "-o", "-U", testImageDiskGUID,
+		"-n", fmt.Sprintf("1:%d:0", partitionStart), "-t", "1:EF00", "-c", "1:ESP", "-u", "1:"+testImagePartGUID,
+		"-A", "1:set:2", path).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("test image: sgdisk: %v: %s (make deps installs gdisk)", err, bytes.TrimSpace(out))
+	}
+	return nil
 }
 
 // InstallTestImage builds the test image into dir and returns what it

@@ -1,7 +1,9 @@
 package images
 
 import (
+	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,24 +12,35 @@ import (
 	"time"
 )
 
-// TestTestImageBoots builds the test image and boots it from a virtio
-// disk in qemu, with SeaBIOS and with OVMF, waiting for its marker. The
-// BIOS disk also carries a config drive in a partition that sfdisk adds
-// behind the image: the test image's kernel must find it by its label,
-// mount it and print its meta_data.json.
+// TestTestImageBoots builds the test image, MBR and GPT, and boots each
+// from a virtio disk in qemu, with SeaBIOS and with OVMF, waiting for its
+// marker. Two of the disks also carry a config drive in a partition that
+// sfdisk adds behind the image: the test image's kernel must find it by
+// its label, mount it and print its meta_data.json.
 func TestTestImageBoots(t *testing.T) {
 	k := testKernel(t)
-	dir := t.TempDir()
-	art, err := InstallTestImage(dir, k, "/bin/busybox")
-	if err != nil {
-		t.Fatal(err)
+	built := map[bool]string{}
+	for _, gpt := range []bool{false, true} {
+		path := filepath.Join(t.TempDir(), TestImageName)
+		if err := (TestImage{Kernel: k, Busybox: "/bin/busybox", GPT: gpt}).Build(path); err != nil {
+			t.Fatal(err)
+		}
+		built[gpt] = path
 	}
-	t.Logf("test image: %d bytes, sha256 %s", art.Size, art.SHA256)
-	for _, firmware := range []string{"bios", "uefi"} {
-		t.Run(firmware, func(t *testing.T) {
+	cases := []struct {
+		name, firmware string
+		gpt, drive     bool
+	}{
+		{"mbr-bios", "bios", false, true},
+		{"mbr-uefi", "uefi", false, false},
+		{"gpt-bios", "bios", true, false},
+		{"gpt-uefi", "uefi", true, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			disk := filepath.Join(t.TempDir(), "disk.raw")
-			data, err := os.ReadFile(filepath.Join(dir, TestImageName))
+			data, err := os.ReadFile(built[c.gpt])
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -36,27 +49,15 @@ func TestTestImageBoots(t *testing.T) {
 			}
 			want := TestImageNoConfigDrive
 			meta := map[string]any{"uuid": "7b0c1c38-5a42-4f0b-a3a2-1d9d6c1b9e20", "hostname": "from-the-drive"}
-			if firmware == "bios" {
+			if c.drive {
 				addConfigDrive(t, disk, ConfigDrive{MetaData: meta})
 				want = TestImageConfigDrive
 			}
-			args := []string{"-drive", "file=" + disk + ",format=raw,if=virtio"}
-			if firmware == "uefi" {
-				vars := filepath.Join(t.TempDir(), "vars.fd")
-				b, err := os.ReadFile("/usr/share/OVMF/OVMF_VARS_4M.fd")
-				if err != nil {
-					t.Fatalf("%v (make deps installs ovmf)", err)
-				}
-				os.WriteFile(vars, b, 0o644)
-				args = append(args, "-machine", "q35",
-					"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd",
-					"-drive", "if=pflash,format=raw,unit=1,file="+vars)
-			}
-			console := bootQemu(t, args, want)
+			console := bootQemu(t, append(qemuDisk(disk), firmwareArgs(t, c.firmware)...), want)
 			if !strings.Contains(strings.Join(console, "\n"), TestImageMarker) {
 				t.Errorf("%q came without %q", want, TestImageMarker)
 			}
-			if firmware == "bios" {
+			if c.drive {
 				line := console[len(console)-1]
 				_, js, _ := strings.Cut(line[strings.Index(line, TestImageConfigDrive)+len(TestImageConfigDrive):], ": ")
 				var got map[string]any
@@ -68,8 +69,48 @@ func TestTestImageBoots(t *testing.T) {
 	}
 }
 
+// TestTestImageReproducible: two builds of the GPT image are the same
+// bytes (sgdisk is given every GUID).
+func TestTestImageReproducible(t *testing.T) {
+	k := testKernel(t)
+	var sums []string
+	for range 2 {
+		path := filepath.Join(t.TempDir(), TestImageName)
+		if err := (TestImage{Kernel: k, Busybox: "/bin/busybox", GPT: true}).Build(path); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := os.ReadFile(path)
+		sums = append(sums, fmt.Sprintf("%x", sha256.Sum256(b)))
+	}
+	if sums[0] != sums[1] {
+		t.Errorf("two GPT test images differ: %s, %s", sums[0], sums[1])
+	}
+}
+
+func qemuDisk(path string) []string {
+	return []string{"-drive", "file=" + path + ",format=raw,if=virtio"}
+}
+
+// firmwareArgs are qemu's arguments for a UEFI machine (OVMF, q35), or
+// none for SeaBIOS.
+func firmwareArgs(t *testing.T, firmware string) []string {
+	if firmware != "uefi" {
+		return nil
+	}
+	vars := filepath.Join(t.TempDir(), "vars.fd")
+	b, err := os.ReadFile("/usr/share/OVMF/OVMF_VARS_4M.fd")
+	if err != nil {
+		t.Fatalf("%v (make deps installs ovmf)", err)
+	}
+	os.WriteFile(vars, b, 0o644)
+	return []string{"-machine", "q35",
+		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd",
+		"-drive", "if=pflash,format=raw,unit=1,file=" + vars}
+}
+
 // addConfigDrive grows the disk holding the test image to 256 MiB, has
-// sfdisk append a partition at its end and writes the drive into it.
+// sfdisk (MBR) or sgdisk (GPT) add a partition at its end and writes the
+// drive into it.
 func addConfigDrive(t *testing.T, disk string, cd ConfigDrive) {
 	t.Helper()
 	iso, err := cd.Build(time.Unix(0, 0))
@@ -79,12 +120,26 @@ func addConfigDrive(t *testing.T, disk string, cd ConfigDrive) {
 	if err := os.Truncate(disk, 256<<20); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("sfdisk", "--no-reread", "--no-tell-kernel", "-q", "--append", disk)
-	cmd.Stdin = strings.NewReader("start=192MiB, type=83\n")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("sfdisk: %v\n%s", err, out)
+	head := make([]byte, 520)
+	f, err := os.Open(disk)
+	if err != nil {
+		t.Fatal(err)
 	}
-	f, err := os.OpenFile(disk, os.O_WRONLY, 0)
+	f.ReadAt(head, 0)
+	f.Close()
+	if string(head[512:520]) == "EFI PART" {
+		// sgdisk moves the backup GPT to the new end first.
+		if out, err := exec.Command("sgdisk", "-e", "-n", "2:393216:0", "-c", "2:config-2", disk).CombinedOutput(); err != nil {
+			t.Fatalf("sgdisk: %v\n%s", err, out)
+		}
+	} else {
+		cmd := exec.Command("sfdisk", "--no-reread", "--no-tell-kernel", "-q", "--append", disk)
+		cmd.Stdin = strings.NewReader("start=192MiB, type=83\n")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("sfdisk: %v\n%s", err, out)
+		}
+	}
+	f, err = os.OpenFile(disk, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
