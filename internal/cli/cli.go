@@ -295,7 +295,7 @@ func newRootCommand(streams IOStreams, h *host) *cobra.Command {
 		return &usageError{msg: err.Error()}
 	})
 	g.addFlags(root)
-	root.AddCommand(newNodeCommand(g), newPortCommand(g), newLabCommand(g), newImageCommand(g))
+	root.AddCommand(newNodeCommand(g), newPortCommand(g), newLabCommand(g), newImageCommand(g), newOvercloudCommand(g))
 	root.AddCommand(identityCommands(g)...)
 	return root
 }
