@@ -275,12 +275,26 @@ func writeGPT(path string) error {
 // InstallTestImage builds the test image into dir and returns what it
 // wrote.
 func InstallTestImage(dir string, k Kernel, busybox string) (Artifact, error) {
-	tmp := filepath.Join(dir, "."+TestImageName+".build")
-	if err := (TestImage{Kernel: k, Busybox: busybox}).Build(tmp); err != nil {
+	return TestImage{Kernel: k, Busybox: busybox}.Install(dir)
+}
+
+// TestImageGPTName is the GPT test image's file name in an images
+// directory.
+const TestImageGPTName = "test-image-gpt.raw"
+
+// Install builds the image into dir, as TestImageName or, GPT,
+// TestImageGPTName, and returns what it wrote.
+func (t TestImage) Install(dir string) (Artifact, error) {
+	name := TestImageName
+	if t.GPT {
+		name = TestImageGPTName
+	}
+	tmp := filepath.Join(dir, "."+name+".build")
+	if err := t.Build(tmp); err != nil {
 		return Artifact{}, err
 	}
 	defer os.Remove(tmp)
-	return writeArtifact(dir, TestImageName, func(w io.Writer) error {
+	return writeArtifact(dir, name, func(w io.Writer) error {
 		f, err := os.Open(tmp)
 		if err != nil {
 			return err

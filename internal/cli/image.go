@@ -95,13 +95,14 @@ func (o *imageBuildRamdiskOptions) Run(context.Context) error {
 	for _, a := range []images.Artifact{kernel, ramdisk} {
 		rows = append(rows, record{"name": a.Name, "path": filepath.Join(o.output, a.Name), "size": a.Size, "sha256": a.SHA256, "kernel_release": k.Release})
 	}
-	return o.g.printer().list([]column{
+	return o.g.printer().listAll([]column{
 		{"name", "Name"}, {"size", "Size"}, {"sha256", "SHA256"}, {"kernel_release", "Kernel"}, {"path", "Path"},
 	}, rows)
 }
 
 type imageBuildTestOptions struct {
 	g           *globalOptions
+	gpt         bool
 	output      string
 	busybox     string
 	kernelCache string
@@ -118,12 +119,18 @@ that boots with BIOS (syslinux's MBR code and ldlinux.sys) and with UEFI
 which prints "` + images.TestImageMarker + `" on the serial console. Deploy
 it with instance_info image_source (its URL on the undercloud's HTTP boot
 server: /images/test-image.raw) and image_os_hash_value (the SHA-256 this
-command prints). Needs mtools and syslinux (make deps).`,
-		Example: `  strata image build test-image --output /var/lib/strata/undercloud/images`,
+command prints). With --gpt, test-image-gpt.raw: the same with a GUID
+partition table (an EFI system partition marked legacy-BIOS-bootable,
+syslinux's gptmbr), as whole-disk cloud images are. After its marker the
+image looks for a config drive (label config-2), mounts it and prints its
+meta_data.json. Needs mtools, syslinux and gdisk (make deps).`,
+		Example: `  strata image build test-image --output /var/lib/strata/undercloud/images
+  strata image build test-image --gpt --output /var/lib/strata/undercloud/images`,
 		Args:    exactArgs(0),
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.output, "output", "", "directory to write test-image.raw into (required)")
+	f.BoolVar(&o.gpt, "gpt", false, "partition with GPT (test-image-gpt.raw) instead of an MBR")
 	f.StringVar(&o.busybox, "busybox", "/bin/busybox", "a static busybox (Debian's busybox-static)")
 	f.StringVar(&o.kernelCache, "kernel-cache", images.DefaultKernelCache, "where make deps unpacked the Debian kernel")
 	cmd.RunE = runE(g, o)
@@ -147,10 +154,10 @@ func (o *imageBuildTestOptions) Run(context.Context) error {
 	if err := os.MkdirAll(o.output, 0o755); err != nil {
 		return err
 	}
-	a, err := images.InstallTestImage(o.output, k, o.busybox)
+	a, err := images.TestImage{Kernel: k, Busybox: o.busybox, GPT: o.gpt}.Install(o.output)
 	if err != nil {
 		return err
 	}
-	return o.g.printer().list([]column{{"name", "Name"}, {"size", "Size"}, {"sha256", "SHA256"}, {"path", "Path"}},
+	return o.g.printer().listAll([]column{{"name", "Name"}, {"size", "Size"}, {"sha256", "SHA256"}, {"path", "Path"}},
 		[]record{{"name": a.Name, "size": a.Size, "sha256": a.SHA256, "path": filepath.Join(o.output, a.Name)}})
 }
