@@ -126,7 +126,7 @@ image looks for a config drive (label config-2), mounts it and prints its
 meta_data.json. Needs mtools, syslinux and gdisk (make deps).`,
 		Example: `  strata image build test-image --output /var/lib/strata/undercloud/images
   strata image build test-image --gpt --output /var/lib/strata/undercloud/images`,
-		Args:    exactArgs(0),
+		Args: exactArgs(0),
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.output, "output", "", "directory to write test-image.raw into (required)")
