@@ -22,7 +22,7 @@ states with its conductor.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCommand())
+	root.AddCommand(newRunCommand(), newInstallCommand())
 	return root
 }
 
