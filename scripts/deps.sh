@@ -12,7 +12,7 @@ packages=(
   busybox-static isc-dhcp-client dnsmasq-base kea-admin kea-dhcp4-server ndisc6
   tftp-hpa tftpd-hpa ipxe
   mtools syslinux syslinux-common syslinux-efi
-  genisoimage gdisk fdisk util-linux
+  genisoimage gdisk fdisk util-linux skopeo
   tempest
 )
 

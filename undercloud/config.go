@@ -45,6 +45,9 @@ type Config struct {
 	// Provisioning, when its interface is set, runs the network-boot
 	// services (DHCP, TFTP, HTTP boot) on that interface.
 	Provisioning ProvisioningConfig `json:"provisioning"`
+	// Registry is the OCI registry the overcloud's service images are
+	// pushed to and pulled from.
+	Registry RegistryConfig `json:"registry"`
 
 	// LogLevel is debug, info, warn or error. Default info.
 	LogLevel string `json:"log_level"`
@@ -126,6 +129,13 @@ type ConductorConfig struct {
 	MaxConcurrentInspect int `json:"max_concurrent_inspect"`
 	MaxConcurrentClean   int `json:"max_concurrent_clean"`
 	MaxConcurrentDeploy  int `json:"max_concurrent_deploy"`
+}
+
+// RegistryConfig configures the undercloud's OCI registry.
+type RegistryConfig struct {
+	// Listen is its address, ADDR:PORT (TripleO's is the provisioning
+	// address, port 8787); empty runs no registry.
+	Listen string `json:"listen"`
 }
 
 // Duration is a time.Duration written as "10s" in config files.
@@ -235,6 +245,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Conductor.Workers < 0 {
 		return fmt.Errorf("conductor.workers: must not be negative")
+	}
+	if c.Registry.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Registry.Listen); err != nil {
+			return fmt.Errorf("registry.listen: %q is not ADDR:PORT: %v", c.Registry.Listen, err)
+		}
 	}
 	return c.Provisioning.validate()
 }

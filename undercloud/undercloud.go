@@ -31,11 +31,13 @@ import (
 )
 
 // Run files a running daemon writes under its data directory: the address
-// its API listens on (useful with port 0), and the client URL of its
-// embedded etcd (for etcdctl and benchmarks; loopback only).
+// its API listens on (useful with port 0), the client URL of its
+// embedded etcd (for etcdctl and benchmarks; loopback only), and its
+// registry's address.
 const (
-	AddrFile     = "api.addr"
-	EtcdAddrFile = "etcd.addr"
+	AddrFile         = "api.addr"
+	EtcdAddrFile     = "etcd.addr"
+	RegistryAddrFile = "registry.addr"
 )
 
 // NewLogger builds the daemon's structured logger from the config.
@@ -153,6 +155,18 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 			return err
 		}
 	}
+	var regSrv *http.Server
+	var regLn net.Listener
+	if cfg.Registry.Listen != "" {
+		regSrv, regLn, err = startRegistry(cfg, auth, log)
+		if err != nil {
+			ln.Close()
+			if nb != nil {
+				nb.close()
+			}
+			return err
+		}
+	}
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -190,6 +204,18 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 		}
 		return nil
 	})
+	if regSrv != nil {
+		g.Go(func() error {
+			if err := regSrv.Serve(regLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("registry: %w", err)
+			}
+			return nil
+		})
+		log.Info("registry serving", "listen", regLn.Addr().String())
+		if err := os.WriteFile(filepath.Join(cfg.DataDir, RegistryAddrFile), []byte(regLn.Addr().String()+"\n"), 0o600); err != nil {
+			log.Warn("write registry address file", "err", err)
+		}
+	}
 	addr := ln.Addr().String()
 	if err := os.WriteFile(filepath.Join(cfg.DataDir, AddrFile), []byte(addr+"\n"), 0o600); err != nil {
 		log.Warn("write address file", "err", err)
@@ -206,12 +232,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(sctx)
+		if regSrv != nil {
+			_ = regSrv.Shutdown(sctx)
+		}
 		stopCond()
 		return nil
 	})
 	err = g.Wait()
 	os.Remove(filepath.Join(cfg.DataDir, AddrFile))
 	os.Remove(filepath.Join(cfg.DataDir, EtcdAddrFile))
+	os.Remove(filepath.Join(cfg.DataDir, RegistryAddrFile))
 	log.Info("undercloud stopped")
 	return err
 }

@@ -116,6 +116,17 @@ func (s *Store) put(ctx context.Context, r io.Reader, want string) (Blob, error)
 // write the file afterwards (it becomes the blob, read-only); removing it,
 // or its directory, is fine.
 func (s *Store) PutTemp(ctx context.Context, path string) (Blob, error) {
+	return s.putTemp(ctx, path, "")
+}
+
+// PutTempExpect is PutTemp of a file whose SHA-256 must be wantSHA256
+// (hex): a file with another is not stored, and the error is a
+// *MismatchError.
+func (s *Store) PutTempExpect(ctx context.Context, path, wantSHA256 string) (Blob, error) {
+	return s.putTemp(ctx, path, wantSHA256)
+}
+
+func (s *Store) putTemp(ctx context.Context, path, want string) (Blob, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return Blob{}, err
@@ -146,7 +157,7 @@ func (s *Store) PutTemp(ctx context.Context, path string) (Blob, error) {
 	if err != nil {
 		return Blob{}, err
 	}
-	return s.commit(abs, hex.EncodeToString(h.Sum(nil)), n, "")
+	return s.commit(abs, hex.EncodeToString(h.Sum(nil)), n, want)
 }
 
 // commit gives the synced file tmp, of the given content, its name.
