@@ -195,6 +195,9 @@ type globalOptions struct {
 	APIVersion string
 	Format     string
 	Columns    []string
+	// Registry is the undercloud's OCI registry, for the container
+	// commands.
+	Registry string
 
 	conn *connection
 }
@@ -295,7 +298,7 @@ func newRootCommand(streams IOStreams, h *host) *cobra.Command {
 		return &usageError{msg: err.Error()}
 	})
 	g.addFlags(root)
-	root.AddCommand(newNodeCommand(g), newPortCommand(g), newLabCommand(g), newImageCommand(g), newOvercloudCommand(g))
+	root.AddCommand(newNodeCommand(g), newPortCommand(g), newLabCommand(g), newImageCommand(g), newOvercloudCommand(g), newContainerCommand(g))
 	root.AddCommand(identityCommands(g)...)
 	return root
 }
