@@ -226,6 +226,18 @@ func newLabHarness(t *testing.T, bin string) *labHarness {
 	return h
 }
 
+// downloaded reports whether iPXE's console shows the fetch of the URL
+// ending in path succeed: "URL... ok", with whatever progress (a slow
+// fetch prints percentages and backspaces) between the dots and the ok.
+func downloaded(console, path string) bool {
+	for _, line := range strings.Split(console, "\n") {
+		if strings.Contains(line, path+"...") && strings.HasSuffix(strings.TrimSpace(line), "ok") {
+			return true
+		}
+	}
+	return false
+}
+
 func tailLines(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) > n {
@@ -444,12 +456,14 @@ func (h *labHarness) inspect(nodes ...string) {
 			return strings.Contains(console, "strata-agent: node ")
 		})
 		t.Logf("%s: inspect to agent lookup: %s", n, time.Since(start).Round(time.Second))
-		for _, want := range []string{
-			": booting the deploy ramdisk", "/images/deploy.kernel... ok", "/images/deploy.initramfs... ok",
-			"strata-agent: started", "leased from 192.168.24.1",
-		} {
+		for _, want := range []string{": booting the deploy ramdisk", "strata-agent: started", "leased from 192.168.24.1"} {
 			if !strings.Contains(console, want) {
 				t.Errorf("%s's console lacks %q:\n%s", n, want, tailLines(console, 40))
+			}
+		}
+		for _, file := range []string{"/images/deploy.kernel", "/images/deploy.initramfs"} {
+			if !downloaded(console, file) {
+				t.Errorf("%s's console does not show iPXE fetching %s:\n%s", n, file, tailLines(console, 40))
 			}
 		}
 		if h.status()[n].Firmware == "uefi" && !strings.Contains(console, "NBP filename is snponly.efi") {
@@ -592,7 +606,9 @@ func (h *labHarness) deploy(nodes ...string) {
 		var console string
 		poll(t, n+" to come up from its disk and read its config drive", 5*time.Minute, func() bool {
 			console = strings.ReplaceAll(h.strata("lab", "console", n), "\r", "")
-			return strings.Contains(console, images.TestImageConfigDrive) || strings.Contains(console, images.TestImageNoConfigDrive)
+			// The whole line: the console may be read while it is written.
+			_, after, found := strings.Cut(console, images.TestImageConfigDrive)
+			return found && strings.Contains(after, "\n") || strings.Contains(console, images.TestImageNoConfigDrive+"\n")
 		})
 		t.Logf("%s: deploy to the image's marker: %s", n, time.Since(start).Round(time.Second))
 		dev := fmt.Sprintf("/dev/vd%c", 'a'+rootDisk[n])
