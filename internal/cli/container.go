@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -14,6 +17,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/spf13/cobra"
+
+	"github.com/stratacloud/strata/images"
 )
 
 // The container image commands talk to the undercloud's OCI registry
@@ -30,7 +35,7 @@ registry (port 8787, as TripleO's) serves to the overcloud's nodes.`)
 The registry is --registry HOST:PORT, or STRATA_REGISTRY. Pulls need no
 credential; pushes send OS_USERNAME and OS_PASSWORD (HTTP basic) when set.`)
 	img.PersistentFlags().StringVar(&g.Registry, "registry", "", "the undercloud's registry `HOST:PORT` (env: STRATA_REGISTRY)")
-	img.AddCommand(newContainerListCommand(g), newContainerPushCommand(g), newContainerShowCommand(g))
+	img.AddCommand(newContainerListCommand(g), newContainerPushCommand(g), newContainerShowCommand(g), newContainerBuildCommand(g))
 	cmd.AddCommand(img)
 	return cmd
 }
@@ -274,4 +279,94 @@ func (o *containerShowOptions) Run(ctx context.Context) error {
 		rec["label "+k] = v
 	}
 	return o.g.printer().show(rec)
+}
+
+// ---- build
+
+type containerBuildOptions struct {
+	g         *globalOptions
+	overcloud string
+	version   string
+	services  []string
+}
+
+func newContainerBuildCommand(g *globalOptions) *cobra.Command {
+	o := &containerBuildOptions{g: g}
+	cmd := &cobra.Command{
+		Use:   "build [SERVICE...]",
+		Short: "Build the overcloud's service images and push them to the registry",
+		Long: `Build an OCI image for each overcloud service (all that the overcloud
+binary runs, as "overcloud services" lists them, or the SERVICEs named)
+and push it to the undercloud's registry as strata/SERVICE:VERSION. Each
+image is one layer holding the static overcloud binary, with the
+entrypoint "overcloud run SERVICE"; the services share that layer, and
+the same binary and version give the same digests. Prints each image's
+digest, by which the overcloud's nodes pull it.`,
+		Example: `  strata container image build --version 1.0
+  strata container image build identity --overcloud ./bin/overcloud --version 1.0 -f value -c digest`,
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.overcloud, "overcloud", "", `the static overcloud binary (default: "overcloud" beside strata)`)
+	f.StringVar(&o.version, "version", "", "the images' tag and version label (required)")
+	cmd.RunE = runE(g, o)
+	return cmd
+}
+
+func (o *containerBuildOptions) Complete(_ *cobra.Command, args []string) error {
+	o.services = args
+	if o.overcloud == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		o.overcloud = filepath.Join(filepath.Dir(exe), "overcloud")
+	}
+	return nil
+}
+
+func (o *containerBuildOptions) Validate() error {
+	if o.version == "" {
+		return &usageError{msg: "--version: required (the images' tag)"}
+	}
+	if _, err := name.NewTag("registry.invalid/strata/x:"+o.version, name.StrictValidation); err != nil {
+		return &usageError{msg: fmt.Sprintf("--version: %q is not a tag (letters, digits, '.', '_', '-')", o.version)}
+	}
+	if _, err := os.Stat(o.overcloud); err != nil {
+		return &usageError{msg: fmt.Sprintf("--overcloud: %v (build it with make build)", err)}
+	}
+	_, err := o.g.registry()
+	return err
+}
+
+func (o *containerBuildOptions) Run(ctx context.Context) error {
+	out, err := exec.CommandContext(ctx, o.overcloud, "services").Output()
+	if err != nil {
+		return fmt.Errorf("%s services: %w", o.overcloud, err)
+	}
+	known := strings.Fields(string(out))
+	services := o.services
+	if len(services) == 0 {
+		services = known
+	}
+	var rows []record
+	for _, svc := range services {
+		if !slices.Contains(known, svc) {
+			return &usageError{msg: fmt.Sprintf("SERVICE: %s does not run %q (it runs: %s)", o.overcloud, svc, strings.Join(known, ", "))}
+		}
+		img, err := images.ServiceImage{Service: svc, Binary: o.overcloud, Version: o.version}.Build()
+		if err != nil {
+			return err
+		}
+		ref, err := o.g.reference("strata/" + svc + ":" + o.version)
+		if err != nil {
+			return err
+		}
+		if err := remote.Write(ref, img, o.g.registryOptions(ctx)...); err != nil {
+			return fmt.Errorf("pushing %s: %w", ref, err)
+		}
+		d, _ := img.Digest()
+		size, _ := imageSize(img)
+		rows = append(rows, record{"service": svc, "image": ref.String(), "digest": d.String(), "size": size})
+	}
+	return o.g.printer().listAll([]column{{"service", "Service"}, {"image", "Image"}, {"digest", "Digest"}, {"size", "Size"}}, rows)
 }

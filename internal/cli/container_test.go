@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/stratacloud/strata/undercloud/registry"
@@ -96,5 +98,61 @@ func TestContainerImage(t *testing.T) {
 		if r.code == 0 || !strings.Contains(r.stderr, c.want) {
 			t.Errorf("%v: exit %d, stderr %q; want an error with %q", c.args, r.code, r.stderr, c.want)
 		}
+	}
+}
+
+// TestContainerImageBuild builds the service images from the real
+// overcloud binary, twice (the same digests), and runs the binary that a
+// pull of the image unpacks.
+func TestContainerImageBuild(t *testing.T) {
+	reg, err := registry.New(registry.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(reg)
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "overcloud")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/overcloud")
+	build.Dir = "../.."
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	run := func(args ...string) cliResult {
+		return cliRun{env: map[string]string{"STRATA_REGISTRY": host}}.run(t, args...)
+	}
+	first := run("container", "image", "build", "--overcloud", bin, "--version", "1.0", "-f", "value", "-c", "service", "-c", "digest").mustSucceed(t)
+	again := run("container", "image", "build", "--overcloud", bin, "--version", "1.0", "-f", "value", "-c", "service", "-c", "digest").mustSucceed(t)
+	if !strings.HasPrefix(first.stdout, "identity sha256:") || first.stdout != again.stdout {
+		t.Errorf("builds: %q then %q", first.stdout, again.stdout)
+	}
+	r := run("container", "image", "build", "nova", "--overcloud", bin, "--version", "1.0")
+	if r.code == 0 || !strings.Contains(r.stderr, `does not run "nova" (it runs: identity)`) {
+		t.Errorf("an unknown service: %d %s", r.code, r.stderr)
+	}
+
+	ref, _ := name.ParseReference(host+"/strata/identity:1.0", name.Insecure)
+	img, err := remote.Image(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := img.ConfigFile()
+	if strings.Join(cfg.Config.Entrypoint, " ") != "/usr/bin/overcloud run identity" {
+		t.Errorf("entrypoint %v", cfg.Config.Entrypoint)
+	}
+	root := filepath.Join(dir, "rootfs")
+	os.MkdirAll(root, 0o755)
+	extract := exec.Command("tar", "-x", "-C", root)
+	rc := mutate.Extract(img)
+	defer rc.Close()
+	extract.Stdin = rc
+	if out, err := extract.CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v\n%s", err, out)
+	}
+	out, err := exec.Command(filepath.Join(root, "usr/bin/overcloud"), "services").Output()
+	if err != nil || strings.TrimSpace(string(out)) != "identity" {
+		t.Errorf("the image's overcloud binary says %q (%v)", out, err)
 	}
 }

@@ -28,8 +28,16 @@ import (
 // returns the process exit code; ctx ending (SIGTERM) stops the service
 // cleanly, with exit code 0.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	if len(args) == 1 && args[0] == "services" {
+		// What this binary can run, one per line: service images are
+		// built for each.
+		for _, s := range Services {
+			fmt.Fprintln(stdout, s)
+		}
+		return 0
+	}
 	if len(args) < 2 || args[0] != "run" {
-		fmt.Fprintln(stderr, "usage: overcloud run <service> [flags]\n\nservices:\n  identity   the Keystone v3-compatible identity service")
+		fmt.Fprintln(stderr, "usage: overcloud run <service> [flags]\n       overcloud services\n\nservices:\n  identity   the Keystone v3-compatible identity service")
 		return 2
 	}
 	switch args[1] {
@@ -40,6 +48,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 		return 2
 	}
 }
+
+// Services are the services `overcloud run` starts.
+var Services = []string{"identity"}
 
 // runIdentity parses, completes, validates and runs `run identity`.
 func runIdentity(ctx context.Context, o *IdentityOptions, args []string, getenv func(string) string) int {
