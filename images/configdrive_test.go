@@ -1,6 +1,7 @@
 package images_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -119,4 +120,58 @@ func TestISO9660RefusesBadNames(t *testing.T) {
 	if _, err := images.BuildISO9660(strings.Repeat("v", 33), nil, time.Unix(0, 0)); err == nil {
 		t.Error("a 33-character volume identifier: no error")
 	}
+}
+
+// TestReadISO9660 reads back what BuildISO9660 wrote, and what
+// genisoimage (an independent writer, as Ironic uses) made of the same
+// files.
+func TestReadISO9660(t *testing.T) {
+	cd := images.ConfigDrive{MetaData: map[string]any{"uuid": "u-1", "hostname": "h"}, UserData: []byte("#!/bin/sh\necho hi\n")}
+	iso, err := cd.Build(time.Unix(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vol, files, err := images.ReadISO9660(bytes.NewReader(iso), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vol != "config-2" || string(files["openstack/latest/user_data"]) != string(cd.UserData) || !strings.Contains(string(files["openstack/latest/meta_data.json"]), `"uuid":"u-1"`) {
+		t.Errorf("volume %q, files %v", vol, files)
+	}
+
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src", "openstack", "latest")
+	os.MkdirAll(src, 0o755)
+	os.WriteFile(filepath.Join(src, "meta_data.json"), []byte(`{"uuid":"from-genisoimage"}`), 0o644)
+	os.WriteFile(filepath.Join(src, "user_data"), bytes.Repeat([]byte("x"), 5000), 0o644)
+	out := filepath.Join(dir, "g.iso")
+	if b, err := exec.Command("genisoimage", "-quiet", "-o", out, "-V", "config-2", "-r", "-J", "-l", filepath.Join(dir, "src")).CombinedOutput(); err != nil {
+		t.Fatalf("genisoimage (make deps installs it): %v\n%s", err, b)
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	vol, files, err = images.ReadISO9660(f, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vol != "config-2" || string(files["openstack/latest/meta_data.json"]) != `{"uuid":"from-genisoimage"}` || len(files["openstack/latest/user_data"]) != 5000 {
+		t.Errorf("genisoimage's drive: volume %q, files %v", vol, keys(files))
+	}
+	if _, _, err := images.ReadISO9660(bytes.NewReader(make([]byte, 64<<10)), 1<<20); err == nil {
+		t.Error("zeros read as an ISO")
+	}
+	if _, _, err := images.ReadISO9660(bytes.NewReader(iso), 10); err == nil {
+		t.Error("a file over the bound was read")
+	}
+}
+
+func keys(m map[string][]byte) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }
