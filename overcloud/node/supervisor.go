@@ -91,8 +91,8 @@ type Status struct {
 	Since    time.Time `json:"since"`
 }
 
-// Config tunes a supervisor; zero values have working defaults.
-type Config struct {
+// SupervisorConfig tunes a supervisor; zero values have working defaults.
+type SupervisorConfig struct {
 	// CheckInterval is how often health is checked. Default 1s.
 	CheckInterval time.Duration
 	// MinBackoff and MaxBackoff bound the wait before a restart, which
@@ -107,7 +107,7 @@ type Config struct {
 
 // Supervisor runs services.
 type Supervisor struct {
-	cfg      Config
+	cfg      SupervisorConfig
 	services []Service
 	log      *slog.Logger
 
@@ -119,7 +119,7 @@ type Supervisor struct {
 
 // New checks the services (unique names, known and acyclic After) and
 // returns their supervisor.
-func New(cfg Config, services []Service) (*Supervisor, error) {
+func New(cfg SupervisorConfig, services []Service) (*Supervisor, error) {
 	if cfg.CheckInterval <= 0 {
 		cfg.CheckInterval = time.Second
 	}

@@ -74,7 +74,7 @@ func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
 func TestOrderHealthAndStop(t *testing.T) {
 	db, api := freeAddr(t), freeAddr(t)
 	self, _ := os.Executable()
-	sup, err := node.New(node.Config{CheckInterval: 20 * time.Millisecond}, []node.Service{
+	sup, err := node.New(node.SupervisorConfig{CheckInterval: 20 * time.Millisecond}, []node.Service{
 		{Name: "api", Command: []string{self}, Env: helper("serve " + api + " " + db), After: []string{"db"}, Health: node.Health{HTTP: "http://" + api + "/healthz"}},
 		{Name: "db", Command: []string{self}, Env: helper("serve " + db), Health: node.Health{TCP: db}},
 	})
@@ -105,7 +105,7 @@ func TestOrderHealthAndStop(t *testing.T) {
 // its exit recorded, each wait longer.
 func TestRestartWithBackoff(t *testing.T) {
 	self, _ := os.Executable()
-	sup, err := node.New(node.Config{CheckInterval: 20 * time.Millisecond, MinBackoff: 20 * time.Millisecond, MaxBackoff: 80 * time.Millisecond},
+	sup, err := node.New(node.SupervisorConfig{CheckInterval: 20 * time.Millisecond, MinBackoff: 20 * time.Millisecond, MaxBackoff: 80 * time.Millisecond},
 		[]node.Service{{Name: "flaky", Command: []string{self}, Env: helper("crash"), Health: node.Health{TCP: freeAddr(t)}}})
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +127,7 @@ func TestRestartWithBackoff(t *testing.T) {
 // TestStopKillsAStubbornService: SIGKILL follows SIGTERM after the grace.
 func TestStopKillsAStubbornService(t *testing.T) {
 	self, _ := os.Executable()
-	sup, err := node.New(node.Config{CheckInterval: 20 * time.Millisecond, StopGrace: 100 * time.Millisecond},
+	sup, err := node.New(node.SupervisorConfig{CheckInterval: 20 * time.Millisecond, StopGrace: 100 * time.Millisecond},
 		[]node.Service{{Name: "stubborn", Command: []string{self}, Env: helper("stubborn")}})
 	if err != nil {
 		t.Fatal(err)
@@ -155,7 +155,7 @@ func TestBadServices(t *testing.T) {
 		{"twice", []node.Service{{Name: "a", Command: []string{"x"}}, {Name: "a", Command: []string{"y"}}}, "listed twice"},
 		{"no command", []node.Service{{Name: "a"}}, "needs a name and a command"},
 	} {
-		if _, err := node.New(node.Config{}, c.services); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, err := node.New(node.SupervisorConfig{}, c.services); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want %q", c.name, err, c.want)
 		}
 	}

@@ -36,8 +36,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 		}
 		return 0
 	}
+	if len(args) >= 1 && args[0] == "node" {
+		return runNode(ctx, args[1:], stderr)
+	}
 	if len(args) < 2 || args[0] != "run" {
-		fmt.Fprintln(stderr, "usage: overcloud run <service> [flags]\n       overcloud services\n\nservices:\n  identity   the Keystone v3-compatible identity service")
+		fmt.Fprintln(stderr, "usage: overcloud run <service> [flags]\n       overcloud node [--config-drive PATH] [--state-dir DIR]\n       overcloud services\n\nservices:\n  identity   the Keystone v3-compatible identity service")
 		return 2
 	}
 	switch args[1] {
