@@ -25,16 +25,23 @@ func (s *Store) SetRef(ns, key, d string) error {
 	if _, err := ParseDigest(d); err != nil {
 		return err
 	}
-	dir := filepath.Join(s.dir, "refs", ns)
+	return WriteFileSync(filepath.Join(s.dir, "refs", ns, key), []byte(d+"\n"))
+}
+
+// WriteFileSync replaces the file at path with data, atomically (a
+// temporary file beside it, renamed) and durably (the file and its
+// directory synced) before it returns; it makes the directory if needed.
+func WriteFileSync(path string, data []byte) error {
+	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(s.tmpDir(), "ref-*")
+	f, err := os.CreateTemp(dir, ".tmp-*")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(f.Name())
-	_, err = f.WriteString(d + "\n")
+	_, err = f.Write(data)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -44,7 +51,7 @@ func (s *Store) SetRef(ns, key, d string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.Rename(f.Name(), filepath.Join(dir, key)); err != nil {
+	if err := os.Rename(f.Name(), path); err != nil {
 		return err
 	}
 	return syncDir(dir)

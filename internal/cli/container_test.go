@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/stratacloud/strata/internal/testbin"
 	"github.com/stratacloud/strata/undercloud/registry"
 )
 
@@ -113,13 +114,7 @@ func TestContainerImageBuild(t *testing.T) {
 	defer srv.Close()
 	host := strings.TrimPrefix(srv.URL, "http://")
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "overcloud")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/overcloud")
-	build.Dir = "../.."
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testbin.Build(t, "overcloud")
 	run := func(args ...string) cliResult {
 		return cliRun{env: map[string]string{"STRATA_REGISTRY": host}}.run(t, args...)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/stratacloud/strata/images"
+	"github.com/stratacloud/strata/internal/testbin"
 	"github.com/stratacloud/strata/overcloud/node"
 )
 
@@ -30,13 +31,7 @@ import (
 // the service until it answers.
 func TestNodeRunsItsServicesFromTheConfigDrive(t *testing.T) {
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "overcloud")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/overcloud")
-	build.Dir = "../.."
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testbin.Build(t, "overcloud")
 	reg := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
 	defer reg.Close()
 	host := strings.TrimPrefix(reg.URL, "http://")

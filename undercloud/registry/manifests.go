@@ -155,11 +155,11 @@ func (g *Registry) putManifest(w http.ResponseWriter, r *http.Request, repo, ref
 	}
 	g.repoMu.Lock()
 	defer g.repoMu.Unlock()
-	if err := writeFileSync(g.manifestFile(repo, b.Hex()), []byte(mt)); err != nil {
+	if err := blob.WriteFileSync(g.manifestFile(repo, b.Hex()), []byte(mt)); err != nil {
 		return errorf(http.StatusInternalServerError, codeManifestInvalid, "%v", err)
 	}
 	if !isDigest {
-		if err := writeFileSync(g.tagFile(repo, ref), []byte(b.Digest+"\n")); err != nil {
+		if err := blob.WriteFileSync(g.tagFile(repo, ref), []byte(b.Digest+"\n")); err != nil {
 			return errorf(http.StatusInternalServerError, codeManifestInvalid, "%v", err)
 		}
 	}

@@ -354,38 +354,6 @@ func (g *Registry) tagFile(repo, tag string) string {
 	return filepath.Join(g.repoDir(repo), "_tags", tag)
 }
 
-// writeFileSync replaces path with data, durably, before returning.
-func writeFileSync(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
 func (g *Registry) tags(w http.ResponseWriter, r *http.Request, repo string) *apiError {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return errorf(http.StatusMethodNotAllowed, codeUnsupported, "%s of a tag list", r.Method)
