@@ -94,6 +94,9 @@ Everything else is set in a YAML config file (--config), for example:
                           # firmware does not wait ~13 s for IPv6 (false: a router does)
     deploy_kernel: deploy.kernel      # under images_dir (strata image build ramdisk)
     deploy_ramdisk: deploy.initramfs
+  image_cache:            # deploy images, fetched once and converted to raw
+    max_size_mb: 20480    # the least recently used go first
+    max_concurrent_fetches: 4
   registry:               # the OCI registry for the overcloud's service images
     listen: 192.168.24.1:8787   # empty: none; pulls are open, pushes need the
                                 # API's credentials (noauth: this host only)

@@ -48,6 +48,8 @@ type Config struct {
 	// Registry is the OCI registry the overcloud's service images are
 	// pushed to and pulled from.
 	Registry RegistryConfig `json:"registry"`
+	// ImageCache bounds the cache of deploy images (DATA_DIR/image-cache).
+	ImageCache ImageCacheConfig `json:"image_cache"`
 
 	// LogLevel is debug, info, warn or error. Default info.
 	LogLevel string `json:"log_level"`
@@ -129,6 +131,16 @@ type ConductorConfig struct {
 	MaxConcurrentInspect int `json:"max_concurrent_inspect"`
 	MaxConcurrentClean   int `json:"max_concurrent_clean"`
 	MaxConcurrentDeploy  int `json:"max_concurrent_deploy"`
+}
+
+// ImageCacheConfig bounds the deploy image cache.
+type ImageCacheConfig struct {
+	// MaxSizeMB is the disk it may take, in MiB; the images used least
+	// recently go first. Default 20480 (Ironic's image_cache_size).
+	MaxSizeMB int64 `json:"max_size_mb"`
+	// MaxConcurrentFetches bounds the images downloaded (and converted)
+	// at once. Default 4.
+	MaxConcurrentFetches int `json:"max_concurrent_fetches"`
 }
 
 // RegistryConfig configures the undercloud's OCI registry.
@@ -245,6 +257,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Conductor.Workers < 0 {
 		return fmt.Errorf("conductor.workers: must not be negative")
+	}
+	if c.ImageCache.MaxSizeMB < 0 || c.ImageCache.MaxConcurrentFetches < 0 {
+		return fmt.Errorf("image_cache: max_size_mb and max_concurrent_fetches must not be negative")
 	}
 	if c.Registry.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Registry.Listen); err != nil {

@@ -119,6 +119,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 	if err != nil {
 		return fmt.Errorf("image cache: %w", err)
 	}
+	if mb := cfg.ImageCache.MaxSizeMB; mb > 0 {
+		imageCache.MaxBytes = mb << 20
+	}
+	if n := cfg.ImageCache.MaxConcurrentFetches; n > 0 {
+		imageCache.SetMaxFetches(n)
+	}
 	handler := api.New(api.Config{
 		Nodes:     nodes,
 		Conductor: cond,

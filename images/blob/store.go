@@ -26,6 +26,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -39,6 +41,11 @@ type Blob struct {
 	// Digest is "sha256:" and the content's SHA-256 in lower-case hex.
 	Digest string `json:"digest"`
 	Size   int64  `json:"size"`
+	// Allocated is the disk space it takes (less than Size for a sparse
+	// raw disk) and ModTime when it was stored or last Touched; List
+	// fills them in.
+	Allocated int64     `json:"-"`
+	ModTime   time.Time `json:"-"`
 }
 
 // Hex is the SHA-256 of the blob's content in hex: its name under
@@ -263,9 +270,28 @@ func (s *Store) List() ([]Blob, error) {
 		if err != nil {
 			return nil, err
 		}
-		blobs = append(blobs, Blob{Digest: Algorithm + e.Name(), Size: fi.Size()})
+		b := Blob{Digest: Algorithm + e.Name(), Size: fi.Size(), Allocated: fi.Size(), ModTime: fi.ModTime()}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			b.Allocated = st.Blocks * 512
+		}
+		blobs = append(blobs, b)
 	}
 	return blobs, nil
+}
+
+// Touch marks the blob d as used now, for a cache that evicts the least
+// recently used.
+func (s *Store) Touch(d string) error {
+	hex, err := ParseDigest(d)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	err = os.Chtimes(s.blobPath(hex), now, now)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: %s", ErrNotFound, d)
+	}
+	return err
 }
 
 // MkdirTemp makes a new directory for scratch files on the store's
