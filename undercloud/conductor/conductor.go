@@ -159,6 +159,10 @@ type Conductor struct {
 	// after Run's context, so that a clean stop lets work finish.
 	workCtx context.Context
 	workers sync.WaitGroup
+
+	// phases counts the nodes in each limited phase, for the concurrency
+	// limits (limits.go).
+	phases phaseCounts
 }
 
 // New returns a conductor over the node store. Call Run before sending it
