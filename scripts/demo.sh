@@ -47,8 +47,9 @@ done_step() {
   printf '    (%.2fs)\n' "$(echo "$now - $step_start" | bc)"
 }
 
-step "Start the undercloud (embedded etcd, Ironic-compatible API on loopback)"
-"$BIN/undercloud" run --data-dir "$work/undercloud" --listen 127.0.0.1:0 \
+step "Start the undercloud (embedded etcd, Ironic-compatible API and an OCI registry on loopback)"
+printf 'registry:\n  listen: 127.0.0.1:0\n' >"$work/undercloud.yaml"
+"$BIN/undercloud" run --data-dir "$work/undercloud" --listen 127.0.0.1:0 --config "$work/undercloud.yaml" \
   --conductor-name demo --log-format text --log-level warn 2>"$work/undercloud.log" &
 daemon_pid=$!
 for _ in $(seq 1 300); do
@@ -124,13 +125,39 @@ step "Restart the undercloud: every node keeps its state (it is all in etcd)"
 before=$("$BIN/strata" node list -f value -c name -c provision_state | sort)
 kill -TERM "$daemon_pid"; wait "$daemon_pid" 2>/dev/null || true
 rm -f "$work/undercloud/api.addr"
-"$BIN/undercloud" run --data-dir "$work/undercloud" --listen 127.0.0.1:0 \
+"$BIN/undercloud" run --data-dir "$work/undercloud" --listen 127.0.0.1:0 --config "$work/undercloud.yaml" \
   --conductor-name demo --log-format text --log-level warn 2>>"$work/undercloud.log" &
 daemon_pid=$!
 for _ in $(seq 1 300); do [ -s "$work/undercloud/api.addr" ] && break; sleep 0.1; done
 export OS_ENDPOINT=http://$(cat "$work/undercloud/api.addr")
 after=$("$BIN/strata" node list -f value -c name -c provision_state | sort)
 if [ "$before" = "$after" ]; then echo "    all $NODES nodes as they were"; else echo "    state changed across restart"; exit 1; fi
+done_step
+
+step "strata overcloud validate   (roles and networks checked, then matched to the available nodes by profile)"
+# The demo cloud: a controller with etcd, identity and the network API;
+# two compute nodes with the L2 agent. (strata overcloud roles generate
+# prints the shipped roles to start from.)
+cat >"$work/roles.yaml" <<'YAML'
+- name: Controller
+  count: 1
+  match: {profile: control}
+  networks: [External, InternalApi]
+  services: [etcd, identity, network-api]
+- name: Compute
+  count: 2
+  match: {profile: compute}
+  networks: [InternalApi, Tenant]
+  services: [network-l2-agent]
+YAML
+"$BIN/strata" overcloud networks generate >"$work/networks.yaml"
+"$BIN/strata" overcloud validate --roles "$work/roles.yaml" --networks "$work/networks.yaml" -c hostname -c role -c node
+done_step
+
+step "strata container image build   (the overcloud's service images, into the undercloud's registry)"
+export STRATA_REGISTRY=$(cat "$work/undercloud/registry.addr")
+"$BIN/strata" container image build --version demo -c service -c digest -c size
+"$BIN/strata" container image list
 done_step
 
 kill -TERM "$daemon_pid"; wait "$daemon_pid" 2>/dev/null || true
