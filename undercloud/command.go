@@ -187,6 +187,7 @@ func (o *runOptions) complete(cmd *cobra.Command) error {
 		prov.Interface = o.cfg.Provisioning.Interface
 	}
 	o.cfg.Etcd, o.cfg.Conductor, o.cfg.Provisioning = etcd, cond, prov
+	o.cfg.Registry, o.cfg.ImageCache = file.Registry, file.ImageCache
 	return nil
 }
 

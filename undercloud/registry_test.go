@@ -1,12 +1,15 @@
 package undercloud_test
 
 import (
+	"context"
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -69,4 +72,36 @@ func digestOf(t *testing.T, img interface{ Digest() (v1.Hash, error) }) string {
 		t.Fatal(err)
 	}
 	return d.String()
+}
+
+// TestRunCommandTakesTheConfigFile: `undercloud run --config` applies
+// every section of the file, the registry's included.
+func TestRunCommandTakesTheConfigFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "undercloud.yaml")
+	os.WriteFile(conf, []byte("registry:\n  listen: 127.0.0.1:0\nimage_cache:\n  max_size_mb: 100\n"), 0o600)
+	data := filepath.Join(dir, "data")
+	cmd := undercloud.NewCommand()
+	cmd.SetArgs([]string{"run", "--config", conf, "--data-dir", data, "--listen", "127.0.0.1:0", "--log-level", "error"})
+	cmd.SetErr(io.Discard)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if b, err := os.ReadFile(filepath.Join(data, undercloud.RegistryAddrFile)); err == nil && len(b) > 0 {
+			return
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("undercloud run stopped: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no registry: the config file's registry section was not applied")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
