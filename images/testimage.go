@@ -153,18 +153,28 @@ const (
 )
 
 // testImageModules are what the test image loads to read a config drive
-// the way a deployed OS does: the virtio disk and the ISO 9660 driver.
-var testImageModules = []string{"virtio_pci", "virtio_blk", "isofs"}
+// the way a deployed OS does (the virtio disk and the ISO 9660 driver),
+// and to reach the network for its user data (virtio-net).
+var testImageModules = []string{"virtio_pci", "virtio_blk", "isofs", "virtio_net"}
+
+// TestImageUserData starts the lines the test image prints around its
+// user data's run: "STRATA-TEST-IMAGE: user data: start" and "...: exit N".
+const TestImageUserData = "STRATA-TEST-IMAGE: user data: "
 
 // testInit prints the marker, then looks for the config drive by its
-// label (as cloud-init does) and prints its meta_data.json. Modules are
-// loaded only under the kernel they were built for.
+// label (as cloud-init does) and prints its meta_data.json; if the drive
+// has user data that is a script, it brings the first NIC up with DHCP
+// and runs it (as cloud-init runs a user's script), with CONFIG_DRIVE set
+// to the drive's device. Modules are loaded only under the kernel they
+// were built for.
 const testInit = `#!/bin/busybox sh
 bb=/bin/busybox
 $bb mount -t proc proc /proc
 $bb echo "` + TestImageMarker + `"
 $bb mount -t sysfs sysfs /sys
 $bb mount -t devtmpfs devtmpfs /dev
+$bb mkdir -p /tmp /usr/bin /usr/sbin /sbin
+$bb --install -s
 if [ "$($bb uname -r)" = "$($bb cat /etc/release)" ]; then
 	for m in $($bb cat /etc/modules); do $bb insmod "/lib/modules/$m" 2>/dev/null; done
 fi
@@ -175,10 +185,31 @@ for i in $($bb seq 50); do
 done
 if [ -n "$dev" ] && $bb mount -t iso9660 -o ro "$dev" /mnt; then
 	$bb echo "` + TestImageConfigDrive + `$dev: $($bb cat /mnt/openstack/latest/meta_data.json)"
+	if [ "$($bb head -c 2 /mnt/openstack/latest/user_data 2>/dev/null)" = "#!" ]; then
+		$bb cp /mnt/openstack/latest/user_data /tmp/user_data
+		$bb chmod +x /tmp/user_data
+		$bb ip link set eth0 up
+		$bb udhcpc -q -n -t 10 -i eth0 -s /etc/udhcpc.script >/dev/null 2>&1
+		$bb echo "` + TestImageUserData + `start"
+		CONFIG_DRIVE="$dev" /tmp/user_data 2>&1
+		$bb echo "` + TestImageUserData + `exit $?"
+	fi
 else
 	$bb echo "` + TestImageNoConfigDrive + `"
 fi
 while true; do $bb sleep 3600; done
+`
+
+// udhcpcScript configures the address and default route udhcpc gets.
+const udhcpcScript = `#!/bin/busybox sh
+case "$1" in
+bound|renew)
+	/bin/busybox ip addr flush dev "$interface"
+	/bin/busybox ip addr add "$ip/$mask" dev "$interface"
+	[ -n "$router" ] && /bin/busybox ip route add default via "${router%% *}" dev "$interface"
+	;;
+esac
+exit 0
 `
 
 // initramfs is the test image's initramfs: busybox, the modules, and an
@@ -189,10 +220,11 @@ func (t TestImage) initramfs() ([]byte, error) {
 		return nil, fmt.Errorf("test image: busybox: %w (make deps installs busybox-static)", err)
 	}
 	files := map[string]cpio.Record{
-		"init":        cpio.StaticFile("", testInit, 0o755),
-		"bin/busybox": cpio.StaticRecord(bb, cpio.Info{Mode: cpio.S_IFREG | 0o755}),
-		"dev/console": cpio.CharDev("", 0o600, 5, 1),
-		"etc/release": cpio.StaticFile("", t.Kernel.Release+"\n", 0o644),
+		"init":              cpio.StaticFile("", testInit, 0o755),
+		"bin/busybox":       cpio.StaticRecord(bb, cpio.Info{Mode: cpio.S_IFREG | 0o755}),
+		"dev/console":       cpio.CharDev("", 0o600, 5, 1),
+		"etc/release":       cpio.StaticFile("", t.Kernel.Release+"\n", 0o644),
+		"etc/udhcpc.script": cpio.StaticFile("", udhcpcScript, 0o755),
 	}
 	for _, d := range []string{"proc", "sys", "mnt"} {
 		files[d] = cpio.Directory("", 0o755)

@@ -1,12 +1,17 @@
 package images
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -49,13 +54,40 @@ func TestTestImageBoots(t *testing.T) {
 			}
 			want := TestImageNoConfigDrive
 			meta := map[string]any{"uuid": "7b0c1c38-5a42-4f0b-a3a2-1d9d6c1b9e20", "hostname": "from-the-drive"}
+			args := qemuDisk(disk)
+			var spare string
 			if c.drive {
-				addConfigDrive(t, disk, ConfigDrive{MetaData: meta})
+				cd := ConfigDrive{MetaData: meta}
 				want = TestImageConfigDrive
+				if c.firmware == "bios" {
+					// User data: fetch a blob over the network onto the
+					// spare disk (as the lab's dd measurement does).
+					srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(userDataBlob) }))
+					defer srv.Close()
+					_, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
+					cd.UserData = []byte("#!/bin/sh\necho drive $CONFIG_DRIVE\nwget -q -O - http://10.0.2.100/blob | dd of=/dev/vdb bs=64k conv=fsync\n")
+					spare = filepath.Join(t.TempDir(), "spare.raw")
+					os.WriteFile(spare, nil, 0o644)
+					os.Truncate(spare, 8<<20)
+					args = append(args, "-drive", "file="+spare+",format=raw,if=virtio",
+						// The guest reaches nothing but the blob's server,
+						// on loopback, through one forward.
+						"-netdev", "user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:80-tcp:127.0.0.1:"+port, "-device", "virtio-net-pci,netdev=n0")
+					want = TestImageUserData + "exit"
+				}
+				addConfigDrive(t, disk, cd)
 			}
-			console := bootQemu(t, append(qemuDisk(disk), firmwareArgs(t, c.firmware)...), want)
+			console := bootQemu(t, append(args, firmwareArgs(t, c.firmware)...), want)
 			if !strings.Contains(strings.Join(console, "\n"), TestImageMarker) {
 				t.Errorf("%q came without %q", want, TestImageMarker)
+			}
+			if spare != "" {
+				text := strings.Join(console, "\n")
+				got, _ := os.ReadFile(spare)
+				if !strings.Contains(text, TestImageUserData+"exit 0") || !strings.Contains(text, "drive /dev/vda2") || !bytes.HasPrefix(got, userDataBlob) {
+					t.Errorf("the user data did not copy the blob onto the spare disk:\n%s", text)
+				}
+				console = slices.DeleteFunc(console, func(l string) bool { return !strings.Contains(l, TestImageConfigDrive) })
 			}
 			if c.drive {
 				line := console[len(console)-1]
@@ -148,3 +180,7 @@ func addConfigDrive(t *testing.T, disk string, cd ConfigDrive) {
 		t.Fatal(err)
 	}
 }
+
+// userDataBlob is what the test image's user data copies over the
+// network onto a spare disk.
+var userDataBlob = bytes.Repeat([]byte("strata user data "), 1<<15)
