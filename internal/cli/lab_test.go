@@ -599,17 +599,32 @@ func (h *labHarness) deploy(nodes ...string) {
 		}
 	}
 	start := time.Now()
-	drive := `{"meta_data": {"public_keys": {"lab": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIlab lab"}}, "user_data": "#cloud-config\n"}`
-	h.strata(append(append([]string{"node", "deploy"}, nodes...), "--config-drive", drive, "--wait", "900")...)
+	// The user data, which the test image runs from the drive, writes the
+	// same image onto a spare disk with busybox's wget and dd: the rate
+	// to compare with the agent's.
+	userData := "#!/bin/sh\nroot=${CONFIG_DRIVE%[0-9]*}\ntarget=\nfor d in /dev/vd?; do [ \"$d\" != \"$root\" ] && target=$d; done\n" +
+		"[ -n \"$target\" ] || { echo no spare disk; exit 0; }\n" +
+		"echo wget and dd of the image onto $target:\n" +
+		"time -p sh -c \"wget -q -O - " + st.URL + " | dd of=$target bs=4M conv=fsync\"\n"
+	drive, _ := json.Marshal(map[string]any{"meta_data": map[string]any{"public_keys": map[string]any{"lab": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIlab lab"}}, "user_data": userData})
+	h.strata(append(append([]string{"node", "deploy"}, nodes...), "--config-drive", string(drive), "--wait", "900")...)
 	t.Logf("deploy to active: %s", time.Since(start).Round(time.Second))
 	for _, n := range nodes {
 		var console string
-		poll(t, n+" to come up from its disk and read its config drive", 5*time.Minute, func() bool {
+		poll(t, n+" to come up from its disk and run its user data", 5*time.Minute, func() bool {
 			console = strings.ReplaceAll(h.strata("lab", "console", n), "\r", "")
 			// The whole line: the console may be read while it is written.
-			_, after, found := strings.Cut(console, images.TestImageConfigDrive)
+			_, after, found := strings.Cut(console, images.TestImageUserData+"exit")
 			return found && strings.Contains(after, "\n") || strings.Contains(console, images.TestImageNoConfigDrive+"\n")
 		})
+		if !strings.Contains(console, images.TestImageUserData+"exit 0") {
+			t.Errorf("%s: the user data failed:\n%s", n, tailLines(console, 20))
+		}
+		for _, l := range strings.Split(console, "\n") {
+			if strings.Contains(l, "bytes onto /dev/vd") && strings.Contains(l, "MB/s") || strings.HasPrefix(l, "wget and dd") || strings.HasPrefix(l, "real ") {
+				t.Logf("%s: %s", n, strings.TrimSpace(l)) // the agent's write and dd's, for the closing notes
+			}
+		}
 		t.Logf("%s: deploy to the image's marker: %s", n, time.Since(start).Round(time.Second))
 		dev := fmt.Sprintf("/dev/vd%c", 'a'+rootDisk[n])
 		if !strings.Contains(console, "strata-agent: wrote 67108864 bytes onto "+dev) || !strings.Contains(console, images.TestImageMarker) {
