@@ -229,7 +229,7 @@ for _ in $(seq 1 900); do
   "$BIN/strata" lab console node-1 2>/dev/null | grep -a -q -E "STRATA-TEST-IMAGE: (user data: exit|no config drive)" && break
   sleep 1
 done
-"$BIN/strata" lab console node-1 | tr -d '\r' | grep -a -E "strata-agent: (writing|wrote|deploy)|STRATA-TEST-IMAGE|wget and dd|^real " | tail -8 || true
+"$BIN/strata" lab console node-1 | tr -d '\r' | grep -a -E "strata-agent: (writing|wrote|deploy)|STRATA-TEST-IMAGE|wget and dd|^real " | tail -10 || true
 "$BIN/strata" node list -c name -c provision_state -c power_state
 done_step
 
