@@ -3,42 +3,105 @@ package agent
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
 	"time"
 )
 
-// Main is strata-agent's main: it never returns while it is PID 1,
-// because the kernel panics when init exits.
+// Main is strata-agent's main. As PID 1, the deploy ramdisk's /init, it
+// mounts what the kernel leaves to init, loads the ramdisk's modules, and
+// never returns, because the kernel panics when init exits.
+//
+// As any other process it is the init of a simulated machine (the lab's
+// sim nodes): --root names the directory that holds the machine's proc,
+// sys and dev, which is all the agent reads and writes of it. Nothing is
+// mounted and no module is loaded (the host's kernel is not the
+// machine's), and it returns when its work is done, or on SIGTERM.
 func Main() int {
 	out := os.Stdout
 	pid1 := os.Getpid() == 1
+	root := "/"
 	if pid1 {
+		// The kernel passes init the words of its command line that
+		// are not its own: they are no flags of the agent's.
 		if err := setupPID1(); err != nil {
 			fmt.Fprintf(out, "strata-agent: %v\n", err)
+		}
+	} else {
+		var err error
+		if root, err = parseFlags(os.Args[1:], os.Stderr); err != nil {
+			return 2
 		}
 	}
 	fmt.Fprintln(out, Banner)
 	log := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	slog.SetDefault(log)
-	if err := run(context.Background(), "/", out, log); err != nil {
+	ctx := context.Background()
+	if pid1 {
+		if n, err := loadModules(root, log); err != nil {
+			log.Warn("no modules loaded", "err", err)
+		} else {
+			log.Info("modules loaded", "count", n)
+		}
+	} else {
+		var stop context.CancelFunc
+		ctx, stop = signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+		defer stop()
+	}
+	err := run(ctx, root, out, log)
+	if err != nil {
 		log.Error("strata-agent stopped", "err", err)
 	} else {
 		log.Info("strata-agent has nothing more to do in this boot")
 	}
 	if !pid1 {
-		return 1
+		if err != nil {
+			return 1
+		}
+		return 0
 	}
 	for { // init may not exit; the undercloud powers the machine off
 		time.Sleep(time.Hour)
 	}
 }
 
-// run is the agent's life, on the system rooted at root.
+// parseFlags reads the command line of an agent that is not PID 1 and
+// returns the machine's root, ending in a slash.
+func parseFlags(args []string, stderr io.Writer) (string, error) {
+	fs := flag.NewFlagSet("strata-agent", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	root := fs.String("root", "/", "the directory holding the machine's proc, sys and dev (a simulated machine's)")
+	if err := fs.Parse(args); err != nil {
+		return "", err
+	}
+	if fs.NArg() > 0 {
+		err := fmt.Errorf("unexpected arguments: %q", fs.Args())
+		fmt.Fprintf(stderr, "strata-agent: %v\n", err)
+		return "", err
+	}
+	if *root == "" {
+		err := errors.New("--root: empty")
+		fmt.Fprintf(stderr, "strata-agent: %v\n", err)
+		return "", err
+	}
+	// run joins paths onto the root by concatenation.
+	r := filepath.Clean(*root)
+	if r != "/" {
+		r += "/"
+	}
+	return r, nil
+}
+
+// run is the agent's life, on the system rooted at root (which ends in a
+// slash).
 func run(ctx context.Context, root string, out io.Writer, log *slog.Logger) error {
 	cmdline, err := os.ReadFile(root + "proc/cmdline")
 	if err != nil {
@@ -49,12 +112,6 @@ func run(ctx context.Context, root string, out io.Writer, log *slog.Logger) erro
 		return err
 	}
 	log.Info("parameters", "boot_mac", p.BootMAC.String(), "api", p.API, "node", p.Node, "discovery", p.Discovery)
-	n, err := loadModules(root, log)
-	if err != nil {
-		log.Warn("no modules loaded", "err", err)
-	} else {
-		log.Info("modules loaded", "count", n)
-	}
 	nic, err := bringUp(ctx, p.BootMAC, log)
 	if err != nil {
 		return err

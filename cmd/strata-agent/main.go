@@ -1,4 +1,5 @@
-// Command strata-agent is the deploy ramdisk's /init: see package agent.
+// Command strata-agent is the deploy ramdisk's /init, or, with --root DIR,
+// a simulated machine's (the lab's sim nodes): see package agent.
 package main
 
 import (
