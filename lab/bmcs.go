@@ -39,7 +39,7 @@ func (d *daemon) serveBMCs(ctx context.Context) error {
 	systems := map[string]bmc.Machine{}
 	var hosts []string
 	for i, n := range d.cfg.Nodes {
-		systems[n.Name] = d.vms[i]
+		systems[n.Name] = d.machines[i]
 		hosts = append(hosts, NodeBMCAddr(i).String())
 	}
 	rf, err := redfish.New(redfish.Config{
@@ -70,7 +70,7 @@ func (d *daemon) serveBMCs(ctx context.Context) error {
 				Addr:     net.JoinHostPort(addr, strconv.Itoa(ipmiPort)),
 				Username: d.cfg.BMC.Username,
 				Password: d.cfg.BMC.Password,
-				Machine:  d.vms[i],
+				Machine:  d.machines[i],
 				Logger:   d.log.With("bmc", "ipmi", "node", n.Name),
 			})
 			if err != nil {

@@ -28,9 +28,12 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// Node kinds.
+// Node kinds: a qemu VM, or a simulated machine (lab/sim: a process per
+// node, whose firmware network-boots for real and which runs the booted
+// ramdisk's /init, or a disk image's, instead of a kernel).
 const (
-	KindVM = "vm"
+	KindVM  = "vm"
+	KindSim = "sim"
 )
 
 // BMC types.
@@ -57,7 +60,7 @@ const (
 //	  power_sync_interval: 10s
 //	nodes:
 //	  - name: node-0
-//	    kind: vm
+//	    kind: vm                               # vm (qemu) or sim (no kernel: lab/sim)
 //	    cpus: 1
 //	    memory_mb: 512
 //	    disks: [{size: 4GiB, serial: node-0-disk0}]
@@ -274,8 +277,8 @@ func (c *Config) Validate() error {
 		}
 		seen[n.Name] = true
 		field = "node " + n.Name
-		if n.Kind != KindVM {
-			return fmt.Errorf("%s: kind: %q is not one of: vm", field, n.Kind)
+		if n.Kind != KindVM && n.Kind != KindSim {
+			return fmt.Errorf("%s: kind: %q is not one of: vm, sim", field, n.Kind)
 		}
 		if n.CPUs < 1 || n.CPUs > 64 {
 			return fmt.Errorf("%s: cpus: %d is not between 1 and 64", field, n.CPUs)
@@ -418,8 +421,16 @@ func MAC(labName string, node, nic int) net.HardwareAddr {
 	return net.HardwareAddr{0x52, 0x54, 0x00, h[2], byte(node), byte(nic)}
 }
 
-// tapName is the tap device of a node's NIC in the fabric namespace.
+// tapName is the tap device of a VM node's NIC in the fabric namespace.
 func tapName(node, nic int) string { return fmt.Sprintf("tap%d-%d", node, nic) }
+
+// simNS is a sim node's own namespace, which holds its NICs.
+func simNS(prefix string, node int) string { return fmt.Sprintf("%s-n%d", prefix, node) }
+
+// simLinkName is the fabric's end of the veth that is a sim node's NIC;
+// simNICName is the node's end, in its namespace.
+func simLinkName(node, nic int) string { return fmt.Sprintf("sim%d-%d", node, nic) }
+func simNICName(nic int) string        { return fmt.Sprintf("eth%d", nic) }
 
 // Networks.
 const (

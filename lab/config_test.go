@@ -35,6 +35,9 @@ nodes:
     firmware: uefi
     bmc: redfish
   - name: cmp-0
+  - name: sim-0
+    kind: sim
+    firmware: uefi
 `
 	got, err := ParseConfig([]byte(yaml))
 	if err != nil {
@@ -63,6 +66,11 @@ nodes:
 				Disks: []Disk{{Size: 4 << 30, Serial: "cmp-0-disk0"}},
 				NICs:  []string{"ctlplane"}, Firmware: "bios", BMC: "ipmi",
 			},
+			{
+				Name: "sim-0", Kind: "sim", CPUs: 1, MemoryMB: 512,
+				Disks: []Disk{{Size: 4 << 30, Serial: "sim-0-disk0"}},
+				NICs:  []string{"ctlplane"}, Firmware: "uefi", BMC: "ipmi",
+			},
 		},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -79,7 +87,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad lab name", "name: Big Lab\nnodes: [{name: a}]", `name: "Big Lab"`},
 		{"bad node name", "nodes: [{name: node_0}]", `nodes[0].name: "node_0"`},
 		{"duplicate node", "nodes: [{name: a}, {name: a}]", `nodes[1].name: "a" is used twice`},
-		{"kind", "nodes: [{name: a, kind: sim}]", `node a: kind: "sim" is not one of: vm`},
+		{"kind", "nodes: [{name: a, kind: container}]", `node a: kind: "container" is not one of: vm, sim`},
 		{"cpus", "nodes: [{name: a, cpus: 100}]", "node a: cpus: 100 is not between 1 and 64"},
 		{"memory", "nodes: [{name: a, memory_mb: 16}]", "node a: memory_mb: 16"},
 		{"disk size", "nodes: [{name: a, disks: [{size: 1KiB}]}]", "node a: disks[0].size: 1KiB is less than 1MiB"},

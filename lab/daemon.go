@@ -7,12 +7,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/stratacloud/strata/lab/bmc"
 	"github.com/stratacloud/strata/lab/netlab"
+	"github.com/stratacloud/strata/lab/sim"
 	"github.com/stratacloud/strata/lab/vm"
 )
 
@@ -32,7 +36,7 @@ func Run(ctx context.Context, dir string, log *slog.Logger) (err error) {
 		return err
 	}
 	prefix := Prefix(cfg.Name)
-	for _, ns := range []string{fabricNS(prefix), undercloudNS(prefix), bmcNS(prefix)} {
+	for _, ns := range labNamespaces(prefix, cfg.Nodes) {
 		if netlab.NamespaceExists(ns) {
 			return fmt.Errorf("namespace %s exists: a lab named %q is up (or was not taken down: strata lab down), or another lab's name hashes to the same prefix", ns, cfg.Name)
 		}
@@ -43,7 +47,7 @@ func Run(ctx context.Context, dir string, log *slog.Logger) (err error) {
 		Prefix:     prefix,
 		Phase:      PhaseStarting,
 		Daemon:     processResource("lab daemon", os.Getpid()),
-		Namespaces: []string{fabricNS(prefix), undercloudNS(prefix), bmcNS(prefix)},
+		Namespaces: labNamespaces(prefix, cfg.Nodes),
 	})
 	if err != nil {
 		return fmt.Errorf("state file: %w", err)
@@ -85,7 +89,8 @@ type daemon struct {
 	log    *slog.Logger
 	group  *errgroup.Group
 
-	vms        []*vm.Machine
+	// machines are the nodes' machines, in the config's order.
+	machines   []machine
 	undercloud *exec.Cmd
 	ucDone     chan struct{}
 }
@@ -106,14 +111,14 @@ func (d *daemon) build(ctx context.Context) error {
 	accel := d.cfg.Accel
 	if accel == AccelAuto {
 		accel = AccelTCG
-		if vm.DetectKVM(ctx, d.cfg.QEMU) {
+		if slices.ContainsFunc(d.cfg.Nodes, func(n Node) bool { return n.Kind == KindVM }) && vm.DetectKVM(ctx, d.cfg.QEMU) {
 			accel = AccelKVM
 		}
 		d.log.Info("accelerator", "accel", accel)
 	}
 	d.st.update(func(s *State) { s.Accel = accel })
 
-	if err := d.makeVMs(accel); err != nil {
+	if err := d.makeMachines(accel); err != nil {
 		return err
 	}
 	if err := d.serveBMCs(ctx); err != nil {
@@ -132,52 +137,172 @@ func (d *daemon) build(ctx context.Context) error {
 	return d.st.update(func(s *State) { s.Phase = PhaseReady })
 }
 
-// makeVMs makes each node's VM (stopped) and records the nodes.
-func (d *daemon) makeVMs(accel string) error {
+// machine is a node's machine, as its BMC drives it and the daemon stops
+// it.
+type machine interface {
+	bmc.Machine
+	Close(ctx context.Context) error
+}
+
+// makeMachines makes each node's machine (stopped), a VM or a simulated
+// machine by its kind, and records the nodes.
+func (d *daemon) makeMachines(accel string) error {
 	var nodes []NodeState
 	for i, n := range d.cfg.Nodes {
 		dir := filepath.Join(d.dir, "nodes", n.Name)
-		c := vm.Config{
-			Name:      d.prefix + "-" + n.Name,
-			Dir:       dir,
-			QEMU:      d.cfg.QEMU,
-			Accel:     accel,
-			CPUs:      n.CPUs,
-			MemoryMiB: n.MemoryMB,
-			Firmware:  n.Firmware,
-			UUID:      nodeUUID(d.cfg.Name, n.Name),
-			Serial:    n.Name,
-			Start:     func(c *exec.Cmd) error { return netlab.Start(fabricNS(d.prefix), c) },
-			Logger:    d.log,
-		}
-		if n.Firmware == "uefi" {
-			// A UEFI server's firmware network-boots with its own PXE
-			// stack: DHCP, then the iPXE loader over TFTP.
-			c.NICROM = vm.NoROM
-		}
 		ns := NodeState{
-			Name: n.Name, Index: i, BMC: n.BMC, BMCAddr: NodeBMCAddr(i).String(),
+			Name: n.Name, Kind: n.Kind, Index: i, BMC: n.BMC, BMCAddr: NodeBMCAddr(i).String(),
 			Networks: n.NICs, Firmware: n.Firmware, Dir: dir, Console: filepath.Join(dir, "console.log"),
 		}
-		for j, disk := range n.Disks {
-			c.Disks = append(c.Disks, vm.Disk{Path: filepath.Join(dir, fmt.Sprintf("disk%d.raw", j)), SizeBytes: int64(disk.Size), Serial: disk.Serial})
-		}
 		for j := range n.NICs {
-			mac := MAC(d.cfg.Name, i, j)
-			c.NICs = append(c.NICs, vm.NIC{Tap: tapName(i, j), MAC: mac})
-			ns.MACs = append(ns.MACs, mac.String())
+			ns.MACs = append(ns.MACs, MAC(d.cfg.Name, i, j).String())
 		}
-		name := "qemu " + n.Name
-		c.OnStart = func(pid int) { d.st.add(processResource(name, pid)) }
-		c.OnExit = func(pid int) { d.st.remove(Resource{Kind: ResProcess, Name: name, PID: pid}) }
-		m, err := vm.New(c)
+		var m machine
+		var err error
+		if n.Kind == KindSim {
+			ns.Power = PowerOff
+			m, err = d.makeSim(i, n, dir)
+		} else {
+			m, err = d.makeVM(accel, i, n, dir)
+		}
 		if err != nil {
 			return fmt.Errorf("node %s: %w", n.Name, err)
 		}
-		d.vms = append(d.vms, m)
+		d.machines = append(d.machines, m)
 		nodes = append(nodes, ns)
 	}
 	return d.st.update(func(s *State) { s.Nodes = nodes })
+}
+
+// makeVM makes node i's qemu VM.
+func (d *daemon) makeVM(accel string, i int, n Node, dir string) (machine, error) {
+	c := vm.Config{
+		Name:      d.prefix + "-" + n.Name,
+		Dir:       dir,
+		QEMU:      d.cfg.QEMU,
+		Accel:     accel,
+		CPUs:      n.CPUs,
+		MemoryMiB: n.MemoryMB,
+		Firmware:  n.Firmware,
+		UUID:      nodeUUID(d.cfg.Name, n.Name),
+		Serial:    n.Name,
+		Start:     func(c *exec.Cmd) error { return netlab.Start(fabricNS(d.prefix), c) },
+		Logger:    d.log,
+	}
+	if n.Firmware == "uefi" {
+		// A UEFI server's firmware network-boots with its own PXE
+		// stack: DHCP, then the iPXE loader over TFTP.
+		c.NICROM = vm.NoROM
+	}
+	for j, disk := range n.Disks {
+		c.Disks = append(c.Disks, vm.Disk{Path: filepath.Join(dir, fmt.Sprintf("disk%d.raw", j)), SizeBytes: int64(disk.Size), Serial: disk.Serial})
+	}
+	for j := range n.NICs {
+		c.NICs = append(c.NICs, vm.NIC{Tap: tapName(i, j), MAC: MAC(d.cfg.Name, i, j)})
+	}
+	name := "qemu " + n.Name
+	c.OnStart = func(pid int) { d.st.add(processResource(name, pid)) }
+	c.OnExit = func(pid int) { d.st.remove(Resource{Kind: ResProcess, Name: name, PID: pid}) }
+	return vm.New(c)
+}
+
+// makeSim makes node i's simulated machine, with the hardware of a VM of
+// the same config, in the node's own namespace. Its power is recorded in
+// the state file as its BMC changes it: no process lives as long as it
+// is on.
+func (d *daemon) makeSim(i int, n Node, dir string) (machine, error) {
+	c := sim.Config{
+		Name:      n.Name,
+		Dir:       dir,
+		Netns:     simNS(d.prefix, i),
+		CPUs:      n.CPUs,
+		MemoryMiB: n.MemoryMB,
+		Firmware:  n.Firmware,
+		UUID:      nodeUUID(d.cfg.Name, n.Name),
+		Serial:    n.Name,
+		Logger:    d.log,
+	}
+	for _, disk := range n.Disks {
+		c.Disks = append(c.Disks, sim.Disk{SizeBytes: int64(disk.Size), Serial: disk.Serial})
+	}
+	for j := range n.NICs {
+		c.NICs = append(c.NICs, sim.NIC{Name: simNICName(j), MAC: MAC(d.cfg.Name, i, j)})
+	}
+	name := simProcess(n.Name)
+	c.OnStart = func(pid int) { d.st.add(processResource(name, pid)) }
+	c.OnExit = func(pid int) { d.st.remove(Resource{Kind: ResProcess, Name: name, PID: pid}) }
+	m, err := sim.New(c)
+	if err != nil {
+		return nil, err
+	}
+	return &recordedPower{Machine: m, record: func(on bool) {
+		p := PowerOff
+		if on {
+			p = PowerOn
+		}
+		d.st.update(func(s *State) {
+			if i < len(s.Nodes) {
+				s.Nodes[i].Power = p
+			}
+		})
+	}}, nil
+}
+
+// recordedPower is a simulated machine whose power state is recorded
+// after every call of its BMC's that may change it, or read it (the
+// conductor's power sync reads it periodically, which records a machine
+// that turned itself off).
+type recordedPower struct {
+	*sim.Machine
+	record func(on bool)
+
+	mu        sync.Mutex
+	known, on bool
+}
+
+// note records the power state when it changed.
+func (r *recordedPower) note(on bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.known && r.on == on {
+		return
+	}
+	r.known, r.on = true, on
+	r.record(on)
+}
+
+func (r *recordedPower) sync(ctx context.Context) {
+	if on, err := r.Machine.PoweredOn(ctx); err == nil {
+		r.note(on)
+	}
+}
+
+func (r *recordedPower) PoweredOn(ctx context.Context) (bool, error) {
+	on, err := r.Machine.PoweredOn(ctx)
+	if err == nil {
+		r.note(on)
+	}
+	return on, err
+}
+
+func (r *recordedPower) PowerOn(ctx context.Context) error {
+	defer r.sync(ctx)
+	return r.Machine.PowerOn(ctx)
+}
+
+func (r *recordedPower) PowerOff(ctx context.Context, graceful bool) error {
+	defer r.sync(ctx)
+	return r.Machine.PowerOff(ctx, graceful)
+}
+
+func (r *recordedPower) Reset(ctx context.Context, graceful bool) error {
+	defer r.sync(ctx)
+	return r.Machine.Reset(ctx, graceful)
+}
+
+func (r *recordedPower) Close(ctx context.Context) error {
+	defer r.note(false)
+	return r.Machine.Close(ctx)
 }
 
 // stop takes the lab down: the VMs, the undercloud, then whatever the
@@ -187,9 +312,9 @@ func (d *daemon) stop() {
 	d.st.update(func(s *State) { s.Phase = PhaseStopping })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for _, m := range d.vms {
+	for _, m := range d.machines {
 		if err := m.Close(ctx); err != nil {
-			d.log.Warn("stop vm", "err", err)
+			d.log.Warn("stop machine", "err", err)
 		}
 	}
 	d.stopUndercloud(ctx)

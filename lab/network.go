@@ -22,6 +22,9 @@ import (
 //	               side) to br-bmc with 192.168.25.2 (the shared Redfish
 //	               service) and 192.168.25.10+i (node i's BMC: IPMI on UDP
 //	               623, Redfish on 443).
+//	<prefix>-n<i>  sim node i: its NICs eth0, eth1, ..., each a veth to
+//	               its network's bridge (sim<i>-<j> on the fabric side),
+//	               and the processes the node runs.
 
 // undercloudVeths are the networks the undercloud has an address on, with
 // the name of the fabric side of its veth.
@@ -74,10 +77,27 @@ func buildNetwork(st *stateStore, prefix string, nodes []Node) error {
 		}
 	}
 	for i, node := range nodes {
+		if node.Kind == KindSim {
+			ns := simNS(prefix, i)
+			if err := st.add(Resource{Kind: ResNamespace, Name: ns}); err != nil {
+				return err
+			}
+			if err := netlab.CreateNamespace(ns); err != nil {
+				return err
+			}
+		}
 		for j, netName := range node.NICs {
 			n, ok := networkByName(netName)
 			if !ok {
 				return fmt.Errorf("node %s: no network %q", node.Name, netName)
+			}
+			if node.Kind == KindSim {
+				// The node's MAC is the machine's to set (lab/sim).
+				ns, side := simNS(prefix, i), simLinkName(i, j)
+				if err := link(fab, side, func() error { return netlab.AddVeth(fab, side, n.Bridge(), ns, simNICName(j)) }); err != nil {
+					return err
+				}
+				continue
 			}
 			tap := tapName(i, j)
 			if err := link(fab, tap, func() error { return netlab.AddTap(fab, tap, n.Bridge()) }); err != nil {
@@ -86,4 +106,15 @@ func buildNetwork(st *stateStore, prefix string, nodes []Node) error {
 		}
 	}
 	return nil
+}
+
+// labNamespaces are the namespaces a lab with these nodes makes.
+func labNamespaces(prefix string, nodes []Node) []string {
+	out := []string{fabricNS(prefix), undercloudNS(prefix), bmcNS(prefix)}
+	for i, n := range nodes {
+		if n.Kind == KindSim {
+			out = append(out, simNS(prefix, i))
+		}
+	}
+	return out
 }

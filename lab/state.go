@@ -68,9 +68,17 @@ func (r Resource) String() string {
 	return r.Kind + " " + r.Name
 }
 
+// Power states the state file records for sim nodes.
+const (
+	PowerOn  = "on"
+	PowerOff = "off"
+)
+
 // NodeState is what the state file says about a node.
 type NodeState struct {
-	Name     string   `json:"name"`
+	Name string `json:"name"`
+	// Kind is vm or sim ("" in state files of older labs: vm).
+	Kind     string   `json:"kind,omitempty"`
 	Index    int      `json:"index"`
 	BMC      string   `json:"bmc"`
 	BMCAddr  string   `json:"bmc_address"`
@@ -79,6 +87,9 @@ type NodeState struct {
 	Firmware string   `json:"firmware"`
 	Dir      string   `json:"dir"`
 	Console  string   `json:"console"`
+	// Power is a sim node's power as its BMC last set or saw it (a VM's
+	// is its qemu process's life).
+	Power string `json:"power,omitempty"`
 }
 
 // State is the lab's state file: what the lab daemon made, and how to

@@ -21,12 +21,17 @@ type Status struct {
 	Nodes      []NodeStatus
 }
 
-// NodeStatus is a node and its VM's power: on while its qemu runs.
+// NodeStatus is a node and its machine's power: a VM is on while its
+// qemu runs; a sim node is as its BMC last set or saw it, and PID is the
+// process it runs (its /init), if any.
 type NodeStatus struct {
 	NodeState
 	Power string // "on" or "off"
 	PID   int
 }
+
+// simProcess names the process a sim node runs, in the state file.
+func simProcess(node string) string { return "sim " + node }
 
 // LoadStatus reads the lab's state file and checks which of its processes
 // run.
@@ -43,12 +48,24 @@ func LoadStatus(dir string) (Status, error) {
 	}
 	for _, n := range s.Nodes {
 		ns := NodeStatus{NodeState: n, Power: "off"}
+		process := "qemu " + n.Name
+		if n.Kind == KindSim {
+			process = simProcess(n.Name)
+		}
 		i := slices.IndexFunc(s.Resources, func(r Resource) bool {
-			return r.Kind == ResProcess && r.Name == "qemu "+n.Name && r.Alive()
+			return r.Kind == ResProcess && r.Name == process && r.Alive()
 		})
-		if i >= 0 && st.DaemonRunning {
+		switch {
+		case n.Kind == KindSim && st.DaemonRunning:
+			if n.Power == PowerOn {
+				ns.Power = "on"
+			}
+			if i >= 0 {
+				ns.PID = s.Resources[i].PID
+			}
+		case i >= 0 && st.DaemonRunning:
 			ns.Power, ns.PID = "on", s.Resources[i].PID
-		} else if i >= 0 {
+		case i >= 0:
 			// An orphan of a daemon that died: running, but no BMC drives it.
 			ns.Power, ns.PID = "on (orphaned)", s.Resources[i].PID
 		}
