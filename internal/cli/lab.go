@@ -124,7 +124,9 @@ lab.yaml:
     power_sync_interval: 10s
   nodes:
     - name: node-0
-      kind: vm
+      kind: vm                # vm (a qemu VM) or sim (a simulated machine:
+                              # real network boot, the agent run as a process
+                              # against the node's rendered hardware; no CPU)
       cpus: 1
       memory_mb: 512
       disks: [{size: 4GiB, serial: node-0-disk0}]
