@@ -539,6 +539,7 @@ func (h *labHarness) inspect(nodes ...string) {
 // vmSpec is a lab node's definition, from which the test derives what
 // inspection must find.
 type vmSpec struct {
+	kind           string // vm (the default) or sim
 	bmc, firmware  string
 	cpus, memoryMB int
 	disks          []diskSpec
@@ -551,20 +552,39 @@ type diskSpec struct {
 
 type vmSpecs map[string]vmSpec
 
-// labSpecs are TestLab's nodes: a SeaBIOS VM behind IPMI, and the VM of
-// the deploy issue's "done when" (2 vCPUs, 1536 MiB, a 4 GiB and an 8 GiB
-// disk with distinct serials, one NIC) with UEFI behind Redfish.
+// labSpecs are TestLab's nodes: a SeaBIOS VM behind IPMI, the VM of the
+// deploy issue's "done when" (2 vCPUs, 1536 MiB, a 4 GiB and an 8 GiB
+// disk with distinct serials, one NIC) with UEFI behind Redfish, and a
+// simulated machine with node-1's hardware behind IPMI (the sim issue's
+// "done when": its inventory, states and deploy are a VM's).
 var labSpecs = vmSpecs{
 	"node-0": {bmc: "ipmi", firmware: "bios", cpus: 1, memoryMB: 512, disks: []diskSpec{{4 << 30, "node-0-disk0"}}},
 	"node-1": {bmc: "redfish", firmware: "uefi", cpus: 2, memoryMB: 1536, disks: []diskSpec{{4 << 30, "node-1-disk0"}, {8 << 30, "node-1-disk1"}}},
+	"node-2": {kind: "sim", bmc: "ipmi", firmware: "uefi", cpus: 2, memoryMB: 1536, disks: []diskSpec{{4 << 30, "node-2-disk0"}, {8 << 30, "node-2-disk1"}}},
+}
+
+// labNodes are labSpecs' names, in order.
+var labNodes = []string{"node-0", "node-1", "node-2"}
+
+// diskFile is where the lab keeps node n's disk i: a VM's raw file, or a
+// simulated machine's sparse file in its hardware view.
+func (h *labHarness) diskFile(n string, i int) string {
+	if labSpecs[n].kind == "sim" {
+		return filepath.Join(h.stateD, "nodes", n, "root", "dev", fmt.Sprintf("vd%c", 'a'+i))
+	}
+	return filepath.Join(h.stateD, "nodes", n, fmt.Sprintf("disk%d.raw", i))
 }
 
 func (v vmSpecs) yaml() string {
 	var b strings.Builder
 	b.WriteString("nodes:\n")
-	for _, name := range []string{"node-0", "node-1"} {
+	for _, name := range labNodes {
 		s := v[name]
-		fmt.Fprintf(&b, "  - name: %s\n    bmc: %s\n    firmware: %s\n    cpus: %d\n    memory_mb: %d\n    disks:\n", name, s.bmc, s.firmware, s.cpus, s.memoryMB)
+		kind := s.kind
+		if kind == "" {
+			kind = "vm"
+		}
+		fmt.Fprintf(&b, "  - name: %s\n    kind: %s\n    bmc: %s\n    firmware: %s\n    cpus: %d\n    memory_mb: %d\n    disks:\n", name, kind, s.bmc, s.firmware, s.cpus, s.memoryMB)
 		for _, d := range s.disks {
 			fmt.Fprintf(&b, "      - {size: %d, serial: %s}\n", d.size, d.serial)
 		}
@@ -617,7 +637,7 @@ func (h *labHarness) deploy(nodes ...string) {
 			_, after, found := strings.Cut(console, images.TestImageUserData+"exit")
 			return found && strings.Contains(after, "\n") || strings.Contains(console, images.TestImageNoConfigDrive+"\n")
 		})
-		if !strings.Contains(console, images.TestImageUserData+"exit 0") {
+		if labSpecs[n].kind != "sim" && !strings.Contains(console, images.TestImageUserData+"exit 0") {
 			t.Errorf("%s: the user data failed:\n%s", n, tailLines(console, 20))
 		}
 		for _, l := range strings.Split(console, "\n") {
@@ -629,6 +649,12 @@ func (h *labHarness) deploy(nodes ...string) {
 		dev := fmt.Sprintf("/dev/vd%c", 'a'+rootDisk[n])
 		if !strings.Contains(console, "strata-agent: wrote 67108864 bytes onto "+dev) || !strings.Contains(console, images.TestImageMarker) {
 			t.Errorf("%s's console does not show the image written to %s and booted:\n%s", n, dev, tailLines(console, 40))
+		}
+		if labSpecs[n].kind == "sim" {
+			// A simulated machine's image runs unprivileged and sees no
+			// block devices: the drive is checked on its disk instead.
+			h.configDriveOnDisk(h.diskFile(n, rootDisk[n]))
+			continue
 		}
 		uuid := strings.TrimSpace(h.openstack("baremetal", "node", "show", n, "-f", "value", "-c", "uuid"))
 		_, meta, _ := strings.Cut(console, images.TestImageConfigDrive+dev+"2: ")
@@ -642,7 +668,7 @@ func (h *labHarness) deploy(nodes ...string) {
 	h.strata(append(append([]string{"node", "undeploy"}, nodes...), "--wait", "900")...)
 	t.Logf("undeploy (cleaning) to available: %s", time.Since(start).Round(time.Second))
 	for _, n := range nodes {
-		f, err := os.Open(filepath.Join(h.stateD, "nodes", n, fmt.Sprintf("disk%d.raw", rootDisk[n])))
+		f, err := os.Open(h.diskFile(n, rootDisk[n]))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -701,6 +727,93 @@ func (h *labHarness) killMidDeploy(node string) {
 	}
 }
 
+// configDriveOnDisk checks, with sfdisk and blkid, that the last
+// partition of the disk at path holds a config drive.
+func (h *labHarness) configDriveOnDisk(path string) {
+	t := h.t
+	t.Helper()
+	out, err := exec.Command("sfdisk", "--json", path).Output()
+	if err != nil {
+		t.Fatalf("sfdisk --json %s: %v", path, err)
+	}
+	var tb struct {
+		PartitionTable struct {
+			Partitions []struct{ Start int64 } `json:"partitions"`
+		} `json:"partitiontable"`
+	}
+	json.Unmarshal(out, &tb)
+	parts := tb.PartitionTable.Partitions
+	if len(parts) < 2 {
+		t.Fatalf("%s: partitions %s, want the image's and the config drive's", path, out)
+	}
+	off := strconv.FormatInt(parts[len(parts)-1].Start*512, 10)
+	if out, err := exec.Command("blkid", "-p", "-O", off, "-o", "export", path).CombinedOutput(); err != nil || !strings.Contains(string(out), "LABEL=config-2") {
+		t.Errorf("%s: no config drive at byte %s: %v\n%s", path, off, err, out)
+	}
+}
+
+// sameHardware compares the inventories two nodes of the same hardware
+// profile reported (a VM's and a simulated machine's): what the profile
+// defines must be equal, names and sizes alike; what is each machine's
+// own (MACs, serials, UUIDs) and what only a real CPU shows (its model
+// and flags, the kernel's memory total) may differ.
+func (h *labHarness) sameHardware(a, b string) {
+	t := h.t
+	t.Helper()
+	type shape struct {
+		CPUCount, PhysicalMB int
+		Arch, BootMode       string
+		Disks                []string
+		NICs                 []string
+		Vendor, Product      string
+	}
+	read := func(n string) shape {
+		var inv struct {
+			Inventory struct {
+				CPU struct {
+					Count        int    `json:"count"`
+					Architecture string `json:"architecture"`
+				} `json:"cpu"`
+				Memory struct {
+					PhysicalMB int `json:"physical_mb"`
+				} `json:"memory"`
+				Disks []struct {
+					Name       string `json:"name"`
+					Size       int64  `json:"size"`
+					Rotational bool   `json:"rotational"`
+				} `json:"disks"`
+				Interfaces []struct {
+					Name string `json:"name"`
+				} `json:"interfaces"`
+				Boot struct {
+					Mode string `json:"current_boot_mode"`
+				} `json:"boot"`
+				System struct {
+					Manufacturer string `json:"manufacturer"`
+					Product      string `json:"product_name"`
+				} `json:"system_vendor"`
+			} `json:"inventory"`
+		}
+		if err := json.Unmarshal([]byte(h.strata("node", "inventory", n, "-f", "json")), &inv); err != nil {
+			t.Fatal(err)
+		}
+		i := inv.Inventory
+		s := shape{CPUCount: i.CPU.Count, PhysicalMB: i.Memory.PhysicalMB, Arch: i.CPU.Architecture, BootMode: i.Boot.Mode,
+			Vendor: i.System.Manufacturer, Product: i.System.Product}
+		for _, d := range i.Disks {
+			s.Disks = append(s.Disks, fmt.Sprintf("%s %d rotational=%v", d.Name, d.Size, d.Rotational))
+		}
+		for _, n := range i.Interfaces {
+			s.NICs = append(s.NICs, n.Name)
+		}
+		return s
+	}
+	sa, sb := read(a), read(b)
+	if fmt.Sprint(sa) != fmt.Sprint(sb) {
+		t.Errorf("%s and %s have one hardware profile but report\n%+v\n%+v", a, b, sa, sb)
+	}
+}
+
 // provide cleans the inspected nodes through the deploy ramdisk: their
 // disks, given a partition table and a filesystem signature while the VMs
 // are off, have them erased, and the nodes become available.
@@ -709,7 +822,7 @@ func (h *labHarness) provide(nodes ...string) {
 	t.Helper()
 	offsets := []int64{510, 512, 1024 + 56} // MBR signature, GPT header, ext4 magic (no partition: at the disk's start)
 	for _, n := range nodes {
-		disk := filepath.Join(h.stateD, "nodes", n, "disk0.raw")
+		disk := h.diskFile(n, 0)
 		f, err := os.OpenFile(disk, os.O_RDWR, 0)
 		if err != nil {
 			t.Fatal(err)
@@ -738,7 +851,7 @@ func (h *labHarness) provide(nodes ...string) {
 		if !strings.Contains(console, "erased the metadata of /dev/vda") {
 			t.Errorf("%s's console shows no erasure:\n%s", n, tailLines(console, 30))
 		}
-		f, err := os.Open(filepath.Join(h.stateD, "nodes", n, "disk0.raw"))
+		f, err := os.Open(h.diskFile(n, 0))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -846,10 +959,11 @@ func TestLab(t *testing.T) {
 			t.Errorf("node-0's history has no out-of-band power off:\n%s", history)
 		}
 
-		h.inspect("node-0", "node-1")
-		h.provide("node-0", "node-1")
+		h.inspect(labNodes...)
+		h.sameHardware("node-1", "node-2")
+		h.provide(labNodes...)
 		h.killMidDeploy("node-0")
-		h.deploy("node-0", "node-1")
+		h.deploy(labNodes...)
 
 		h.down()
 		h.strata("lab", "down") // idempotent
