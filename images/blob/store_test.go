@@ -14,8 +14,10 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 func newStore(t *testing.T) *Store {
@@ -99,8 +101,25 @@ func TestPutOpenListDelete(t *testing.T) {
 	if wantList[0].Digest > wantList[1].Digest {
 		wantList[0], wantList[1] = wantList[1], wantList[0]
 	}
-	if diff := cmp.Diff(wantList, list); diff != "" {
+	// Allocated and ModTime are the filesystem's; Touch is tested below.
+	if diff := cmp.Diff(wantList, list, cmpopts.IgnoreFields(Blob{}, "Allocated", "ModTime")); diff != "" {
 		t.Errorf("List (-want +got):\n%s", diff)
+	}
+	for _, b := range list {
+		if b.ModTime.IsZero() || (b.Size > 0 && b.Allocated == 0) {
+			t.Errorf("List: %+v has no modification time or allocation", b)
+		}
+	}
+	old := list[0].ModTime
+	time.Sleep(10 * time.Millisecond)
+	if err := s.Touch(list[0].Digest); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := s.List(); !again[0].ModTime.After(old) {
+		t.Errorf("Touch left the modification time at %v", again[0].ModTime)
+	}
+	if err := s.Touch(Algorithm + strings.Repeat("1", 64)); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Touch of a missing blob: %v", err)
 	}
 
 	if err := s.Delete(b.Digest); err != nil {
