@@ -215,7 +215,7 @@ func retryBusy(c clock, interval time.Duration, max uint) gophercloud.RetryFunc 
 		if !errors.As(err, &rc) {
 			return err
 		}
-		limited := rc.Actual == http.StatusServiceUnavailable && strings.Contains(string(rc.Body), "concurrent action limit")
+		limited := rc.Actual == http.StatusServiceUnavailable && strings.Contains(strings.ToLower(string(rc.Body)), "concurrent action limit")
 		if n > max && !limited {
 			return err
 		}

@@ -19,7 +19,7 @@ func TestRetryBusy(t *testing.T) {
 		return gophercloud.ErrUnexpectedResponseCode{Actual: status, Body: []byte(body)}
 	}
 	noWorkers := refusal(http.StatusServiceUnavailable, `{"error_message": "{\"faultstring\": \"Requested action cannot be performed due to lack of free conductor workers.\"}"}`)
-	limited := refusal(http.StatusServiceUnavailable, `{"error_message": "{\"faultstring\": \"1 nodes are deploying, as many as this undercloud allows at once (max_concurrent_deploy = 1); try again when some have finished: concurrent action limit exceeded.\"}"}`)
+	limited := refusal(http.StatusServiceUnavailable, `{"error_message": "{\"faultstring\": \"Concurrent action limit exceeded: 1 nodes are deploying, as many as this undercloud allows at once (max_concurrent_deploy = 1); try again when some have finished.\"}"}`)
 	ctx := context.Background()
 	if err := retry(ctx, http.MethodPut, "", nil, noWorkers, 3); err != nil {
 		t.Errorf("no workers, attempt 3: %v, want a retry", err)

@@ -147,7 +147,8 @@ var errorRules = []errorRule{
 		return sentence(domainText(err, inventory.ErrInvalidState))
 	}},
 	{is(inventory.ErrConcurrencyLimit), http.StatusServiceUnavailable, func(err error) string {
-		return sentence(domainText(err, inventory.ErrConcurrencyLimit))
+		// Named first: clients (the strata CLI) wait for a slot on it.
+		return "Concurrent action limit exceeded: " + domainText(err, inventory.ErrConcurrencyLimit) + "."
 	}},
 	{is(inventory.ErrNoWorkers), http.StatusServiceUnavailable, func(error) string {
 		return "Requested action cannot be performed due to lack of free conductor workers."
