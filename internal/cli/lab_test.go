@@ -627,7 +627,25 @@ func (h *labHarness) deploy(nodes ...string) {
 		"echo wget and dd of the image onto $target:\n" +
 		"time -p sh -c \"wget -q -O - " + st.URL + " | dd of=$target bs=4M conv=fsync\"\n"
 	drive, _ := json.Marshal(map[string]any{"meta_data": map[string]any{"public_keys": map[string]any{"lab": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIlab lab"}}, "user_data": userData})
-	h.strata(append(append([]string{"node", "deploy"}, nodes...), "--config-drive", string(drive), "--wait", "900")...)
+	// The real openstack CLI, as the issue has it: it sends the drive as
+	// the JSON object to build it from (API 1.56). It deploys one node per
+	// command: all are started, then awaited.
+	for _, n := range nodes {
+		h.openstack("baremetal", "node", "deploy", n, "--config-drive", string(drive))
+	}
+	for _, n := range nodes {
+		var node struct {
+			State     string `json:"provision_state"`
+			LastError string `json:"last_error"`
+		}
+		poll(t, n+" to be active", 10*time.Minute, func() bool {
+			json.Unmarshal([]byte(h.strata("node", "show", n, "-f", "json", "-c", "provision_state", "-c", "last_error")), &node)
+			return node.State == "active" || strings.HasSuffix(node.State, "failed")
+		})
+		if node.State != "active" {
+			t.Fatalf("%s is %s after deploy: %s", n, node.State, node.LastError)
+		}
+	}
 	t.Logf("deploy to active: %s", time.Since(start).Round(time.Second))
 	for _, n := range nodes {
 		var console string
