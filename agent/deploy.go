@@ -1,11 +1,11 @@
 package agent
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -75,13 +75,9 @@ func writeImage(ctx context.Context, root string, n node, c *client, out io.Writ
 	defer f.Close()
 	start := time.Now()
 	h := sha256.New()
-	w := bufio.NewWriterSize(f, writeBuffer)
-	n64, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(resp.Body, disk.Size+1))
+	n64, err := copyHashed(f, io.LimitReader(resp.Body, disk.Size+1), h)
 	if err == nil && n64 > disk.Size {
 		err = fmt.Errorf("the image is larger than %s (%d bytes)", disk.Name, disk.Size)
-	}
-	if err == nil {
-		err = w.Flush()
 	}
 	if err == nil {
 		err = f.Sync()
@@ -96,4 +92,47 @@ func writeImage(ctx context.Context, root string, n node, c *client, out io.Writ
 	secs := time.Since(start).Seconds()
 	fmt.Fprintf(out, "strata-agent: wrote %d bytes onto %s in %.1fs (%.1f MB/s), sha256 %s\n", n64, disk.Name, secs, float64(n64)/1e6/max(secs, 1e-3), got)
 	return disk, nil
+}
+
+// copyHashed copies src to dst, and into h, in chunks of writeBuffer:
+// while one chunk is hashed and written (at once), the next is read. On
+// an emulated CPU, hashing costs as much time as the disk; in turn
+// neither waits for the other, nor for the network.
+func copyHashed(dst io.Writer, src io.Reader, h hash.Hash) (int64, error) {
+	bufs := [2][]byte{make([]byte, writeBuffer), make([]byte, writeBuffer)}
+	var total int64
+	var pending chan error // the chunk in flight
+	wait := func() error {
+		if pending == nil {
+			return nil
+		}
+		err := <-pending
+		pending = nil
+		return err
+	}
+	for i := 0; ; i ^= 1 {
+		n, rerr := io.ReadFull(src, bufs[i])
+		if err := wait(); err != nil {
+			return total, err
+		}
+		if n > 0 {
+			chunk := bufs[i][:n]
+			pending = make(chan error, 1)
+			go func(done chan<- error) {
+				hashed := make(chan struct{})
+				go func() { h.Write(chunk); close(hashed) }()
+				_, err := dst.Write(chunk)
+				<-hashed
+				done <- err
+			}(pending)
+			total += int64(n)
+		}
+		switch {
+		case rerr == io.EOF || rerr == io.ErrUnexpectedEOF:
+			return total, wait()
+		case rerr != nil:
+			wait()
+			return total, rerr
+		}
+	}
 }
