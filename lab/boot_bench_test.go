@@ -200,7 +200,7 @@ type bootEnv struct {
 
 // newBootEnv checks the tools, builds the deploy ramdisk and the network.
 // Everything is removed when the benchmark ends, whatever its outcome.
-func newBootEnv(b *testing.B) *bootEnv {
+func newBootEnv(b testing.TB) *bootEnv {
 	b.Helper()
 	if os.Geteuid() != 0 {
 		b.Fatal("the boot benchmark needs root (network namespaces, tap devices)")
@@ -360,12 +360,12 @@ func (e *bootEnv) writeTFTPScript() error {
 // DHCP server is ever on the network.
 type bootServer struct {
 	name  string
-	start func(b *testing.B, firmware string) (stop func() string)
+	start func(b testing.TB, firmware string) (stop func() string)
 }
 
 // onceStop makes a stop function safe to call twice, and calls it at
 // cleanup if the benchmark stops first.
-func onceStop(b *testing.B, stop func() string) func() string {
+func onceStop(b testing.TB, stop func() string) func() string {
 	var once sync.Once
 	var out string
 	f := func() string {
@@ -407,7 +407,15 @@ func (d directory) Host(_ context.Context, mac net.HardwareAddr) (dhcp.Host, err
 // startStrata runs pxe/dhcp, pxe/tftp and pxe/httpboot in this process,
 // their sockets in the bench namespace, wired as the undercloud wires
 // them (undercloud/netboot.go).
-func (e *bootEnv) startStrata(b *testing.B, firmware string) func() string {
+func (e *bootEnv) startStrata(b testing.TB, firmware string) func() string {
+	b.Helper()
+	return e.serveStrata(b, firmware, dhcp.Managed)
+}
+
+// serveStrata is startStrata with the DHCP server in the given mode: in
+// proxy mode it hands out boot programs and scripts only, beside another
+// server's addresses.
+func (e *bootEnv) serveStrata(b testing.TB, firmware string, mode dhcp.Mode) func() string {
 	b.Helper()
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -415,15 +423,19 @@ func (e *bootEnv) startStrata(b *testing.B, firmware string) func() string {
 	if err != nil {
 		b.Fatal(err)
 	}
+	var leases dhcp.Leases // none in proxy mode: the other server's
+	if mode == dhcp.Managed {
+		leases = dhcp.NewMemoryLeases()
+	}
 	d, err := dhcp.New(dhcp.Config{
 		Interface:     benchBridge,
 		Netns:         "/var/run/netns/" + e.ns,
-		Mode:          dhcp.Managed,
+		Mode:          mode,
 		ServerIP:      benchServer,
 		Subnet:        benchSubnet,
 		Pool:          benchPool,
 		Directory:     directory{firmware},
-		Leases:        dhcp.NewMemoryLeases(),
+		Leases:        leases,
 		IPXEScriptURL: func(net.HardwareAddr) string { return httpBase() + "/boot.ipxe" },
 		// The probe for another DHCP server runs before the clock starts;
 		// a shorter one only makes the benchmark shorter.
@@ -500,13 +512,20 @@ func (e *bootEnv) startStrata(b *testing.B, firmware string) func() string {
 
 // startDnsmasq runs dnsmasq in the foreground in the bench namespace:
 // DHCP on the bridge, TFTP from the TFTP root, no DNS.
-func (e *bootEnv) startDnsmasq(b *testing.B, _ string) func() string {
+func (e *bootEnv) startDnsmasq(b testing.TB, _ string) func() string {
+	b.Helper()
+	return e.serveDnsmasq(b, true)
+}
+
+// serveDnsmasq is startDnsmasq; without boot, dnsmasq hands out
+// addresses only: no boot file, no TFTP, as a site's DHCP server that
+// knows nothing of network boot.
+func (e *bootEnv) serveDnsmasq(b testing.TB, boot bool) func() string {
 	b.Helper()
 	dir, err := os.MkdirTemp(e.dir, "dnsmasq-")
 	if err != nil {
 		b.Fatal(err)
 	}
-	script := "tftp://" + benchServer.String() + "/boot.ipxe"
 	args := []string{
 		"--keep-in-foreground",
 		"--conf-file=/dev/null",
@@ -519,16 +538,11 @@ func (e *bootEnv) startDnsmasq(b *testing.B, _ string) func() string {
 		"--interface=" + benchBridge,
 		"--bind-interfaces",
 		fmt.Sprintf("--dhcp-range=%s,%s,255.255.255.0,1h", benchPool.Start, benchPool.End),
-		"--enable-tftp",
-		"--tftp-root=" + e.tftpRoot,
-		// iPXE says so in its user class (option 77); UEFI firmware in
-		// its architecture (option 93: 7 and 9 are x86-64 UEFI).
-		"--dhcp-userclass=set:ipxe,iPXE",
-		"--dhcp-match=set:efi64,option:client-arch,7",
-		"--dhcp-match=set:efi64,option:client-arch,9",
-		"--dhcp-boot=tag:ipxe," + script,
-		"--dhcp-boot=tag:!ipxe,tag:efi64,snponly.efi",
-		"--dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe",
+	}
+	ready := "DHCP, IP range" // the last line dnsmasq logs as it starts
+	if boot {
+		ready = "TFTP root is"
+		args = append(args, e.dnsmasqBootArgs()...)
 	}
 	logs := &syncBuffer{}
 	cmd := exec.Command(e.dnsmasq, args...)
@@ -551,7 +565,7 @@ func (e *bootEnv) startDnsmasq(b *testing.B, _ string) func() string {
 		return logs.String()
 	})
 	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(logs.String(), "TFTP root is") {
+	for !strings.Contains(logs.String(), ready) {
 		select {
 		case <-done:
 			b.Fatalf("dnsmasq exited at start: %s\n%s", cmd.ProcessState, logs)
@@ -564,6 +578,24 @@ func (e *bootEnv) startDnsmasq(b *testing.B, _ string) func() string {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return stop
+}
+
+// dnsmasqBootArgs make dnsmasq the boot server too: TFTP from the TFTP
+// root, and the loader or the script by client.
+func (e *bootEnv) dnsmasqBootArgs() []string {
+	script := "tftp://" + benchServer.String() + "/boot.ipxe"
+	return []string{
+		"--enable-tftp",
+		"--tftp-root=" + e.tftpRoot,
+		// iPXE says so in its user class (option 77); UEFI firmware in
+		// its architecture (option 93: 7 and 9 are x86-64 UEFI).
+		"--dhcp-userclass=set:ipxe,iPXE",
+		"--dhcp-match=set:efi64,option:client-arch,7",
+		"--dhcp-match=set:efi64,option:client-arch,9",
+		"--dhcp-boot=tag:ipxe," + script,
+		"--dhcp-boot=tag:!ipxe,tag:efi64,snponly.efi",
+		"--dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe",
+	}
 }
 
 // milestone is a line on the console, in the order they come.
@@ -598,7 +630,7 @@ const bootTimeout = 10 * time.Minute
 // boot powers on a fresh VM with the given firmware, booting from the
 // network, and times the milestones on its console until the agent's
 // banner.
-func (e *bootEnv) boot(b *testing.B, firmware, label string) (bootTimes, error) {
+func (e *bootEnv) boot(b testing.TB, firmware, label string) (bootTimes, error) {
 	b.Helper()
 	cfg := vm.Config{
 		Name:      "bootbench-" + label,
@@ -648,6 +680,9 @@ func (e *bootEnv) boot(b *testing.B, firmware, label string) (bootTimes, error) 
 		}
 		if times.marker() != 0 {
 			return times, nil
+		}
+		if bytes.Contains(out, []byte("No bootable device")) { // SeaBIOS has tried everything
+			return nil, fmt.Errorf("the firmware found nothing to boot; console:\n%s", tail(string(out), 4000))
 		}
 		if bytes.Contains(out, []byte("Kernel panic")) {
 			return nil, fmt.Errorf("the kernel panicked; console:\n%s", tail(string(out), 4000))

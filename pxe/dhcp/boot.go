@@ -159,6 +159,12 @@ func (h *Handler) proxy(ctx context.Context, p Packet) (Reply, error) {
 	if !resp.Options.Has(dhcpv4.OptionClassIdentifier) {
 		resp.UpdateOption(dhcpv4.OptClassIdentifier(pxeClass))
 	}
+	if resp.ServerIPAddr.IsUnspecified() {
+		// iPXE takes a proxyDHCP answer as boot options only when it
+		// names a next server as well as a file, even when the file is
+		// a URL; without one it ignores the answer and asks again.
+		resp.ServerIPAddr = h.cfg.TFTPServer.AsSlice()
+	}
 	resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation, pxeVendorOptions))
 	if guid := req.Options.Get(dhcpv4.OptionClientMachineIdentifier); guid != nil {
 		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionClientMachineIdentifier, guid))

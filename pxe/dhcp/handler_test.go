@@ -501,11 +501,9 @@ func TestProxy(t *testing.T) {
 	peer := netip.MustParseAddrPort("10.0.0.60:68")
 	any68 := netip.AddrPortFrom(netip.IPv4Unspecified(), ClientPort)
 	proxyOffer := func(file, class string) summary {
-		s := summary{Type: "OFFER", To: bcast68.String(), Server: "10.0.0.1", File: file, Option67: file, Class: class}
-		if class == "PXEClient" {
-			s.SIAddr = "10.0.0.1"
-		}
-		return s
+		// Always a next server: iPXE ignores a proxy answer without
+		// one, even one whose file is a URL.
+		return summary{Type: "OFFER", To: bcast68.String(), Server: "10.0.0.1", SIAddr: "10.0.0.1", File: file, Option67: file, Class: class}
 	}
 	pxe7 := []dhcpv4.Modifier{withArch(iana.EFI_X86_64), vendorClass("PXEClient:Arch:00007:UNDI:003016")}
 	tests := []struct {
@@ -526,7 +524,7 @@ func TestProxy(t *testing.T) {
 			mods: []dhcpv4.Modifier{withArch(iana.EFI_X86_64_HTTP), vendorClass("HTTPClient:Arch:00016")},
 			want: proxyOffer("http://10.0.0.1:8080/boot/52:54:00:00:00:0a/ipxe.efi", "HTTPClient")},
 		{name: "iPXE", mac: macA, mt: dhcpv4.MessageTypeDiscover, port: ServerPort, peer: any68,
-			mods: append(pxe7, ipxe()), want: with(proxyOffer("http://10.0.0.1:8080/ipxe/52:54:00:00:00:0a.ipxe", "PXEClient"), func(s *summary) { s.SIAddr = "" })},
+			mods: append(pxe7, ipxe()), want: proxyOffer("http://10.0.0.1:8080/ipxe/52:54:00:00:00:0a.ipxe", "PXEClient")},
 		{name: "boot server REQUEST on 4011", mac: macA, mt: dhcpv4.MessageTypeRequest, port: PXEPort, peer: peer,
 			mods: append(pxe7, dhcpv4.WithClientIP(ip4("10.0.0.60"))),
 			want: with(proxyOffer("snponly.efi", "PXEClient"), func(s *summary) { s.Type, s.To = "ACK", peer.String() })},
