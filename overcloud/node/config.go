@@ -2,57 +2,29 @@ package node
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/stratacloud/strata/images"
+	"github.com/stratacloud/strata/roles"
 )
 
 // Config is what the undercloud tells a node it deploys, in the
-// "strata" member of its config drive's vendor_data.json: who the node
-// is, where the undercloud is, which services to run from which images.
-type Config struct {
-	// Stack is the overcloud's name; Role and Hostname the node's.
-	Stack    string `json:"stack"`
-	Role     string `json:"role"`
-	Hostname string `json:"hostname"`
-	// Undercloud is the undercloud's API URL; Credential the node's own,
-	// for its reports (never the undercloud's etcd credentials).
-	Undercloud string `json:"undercloud"`
-	Credential string `json:"credential,omitempty"`
-	// Networks are the node's addresses on the overcloud's networks.
-	Networks map[string]NetworkConfig `json:"networks,omitempty"`
-	// Services are started in the order their After allows.
-	Services []ServiceConfig `json:"services"`
-}
+// "strata" member of its config drive's vendor_data.json (roles.NodeConfig:
+// the undercloud writes it, the node reads it).
+type Config = roles.NodeConfig
 
 // NetworkConfig is a node's place on one isolated network.
-type NetworkConfig struct {
-	Address string `json:"address"` // CIDR
-	VLAN    int    `json:"vlan,omitempty"`
-	MTU     int    `json:"mtu,omitempty"`
-}
+type NetworkConfig = roles.Address
 
 // ServiceConfig is one service a node runs.
-type ServiceConfig struct {
-	Name string `json:"name"`
-	// Image is pinned by digest: REGISTRY/REPO@sha256:HEX.
-	Image string   `json:"image"`
-	Args  []string `json:"args,omitempty"`
-	Env   []string `json:"env,omitempty"`
-	After []string `json:"after,omitempty"`
-	// HealthHTTP or HealthTCP say how to tell it is serving.
-	HealthHTTP string `json:"health_http,omitempty"`
-	HealthTCP  string `json:"health_tcp,omitempty"`
-}
+type ServiceConfig = roles.NodeService
 
 // ConfigDriveVendorKey is the member of vendor_data.json that holds a
 // node's Config.
-const ConfigDriveVendorKey = "strata"
+const ConfigDriveVendorKey = roles.ConfigDriveVendorKey
 
 // maxDriveFile bounds each file read from a config drive.
 const maxDriveFile = 16 << 20
@@ -87,30 +59,6 @@ func ReadConfigDrive(path string) (Config, error) {
 		return Config{}, fmt.Errorf("config drive %s: vendor_data.json %s: %w", path, ConfigDriveVendorKey, err)
 	}
 	return c, c.Validate()
-}
-
-// Validate checks what a node needs to start its services.
-func (c Config) Validate() error {
-	var errs []error
-	if c.Hostname == "" || c.Role == "" {
-		errs = append(errs, errors.New("hostname and role are required"))
-	}
-	for name, n := range c.Networks {
-		if _, err := netip.ParsePrefix(n.Address); err != nil {
-			errs = append(errs, fmt.Errorf("networks.%s.address: %q is not an address/length", name, n.Address))
-		}
-	}
-	seen := map[string]bool{}
-	for i, s := range c.Services {
-		if s.Name == "" || seen[s.Name] {
-			errs = append(errs, fmt.Errorf("services[%d]: a missing or repeated name %q", i, s.Name))
-		}
-		seen[s.Name] = true
-		if _, digest, ok := strings.Cut(s.Image, "@"); !ok || !strings.HasPrefix(digest, "sha256:") {
-			errs = append(errs, fmt.Errorf("services.%s.image: %q is not pinned by digest (REGISTRY/REPO@sha256:...)", s.Name, s.Image))
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // FindConfigDrive returns the block device labelled config-2, as udev
