@@ -17,7 +17,7 @@ import (
 // and its listener. Pulls need no credential (nodes pull by digest);
 // pushes need the API's: HTTP basic credentials from the htpasswd file,
 // or, without authentication, a client on this host.
-func startRegistry(cfg Config, auth api.Authenticator, log *slog.Logger) (*http.Server, net.Listener, error) {
+func startRegistry(cfg Config, auth api.Authenticator, log *slog.Logger) (*registry.Registry, *http.Server, net.Listener, error) {
 	authorize := func(r *http.Request) error {
 		if cfg.Auth == AuthNone {
 			host, _, _ := net.SplitHostPort(r.RemoteAddr)
@@ -33,13 +33,13 @@ func startRegistry(cfg Config, auth api.Authenticator, log *slog.Logger) (*http.
 	}
 	g, err := registry.New(registry.Config{Dir: filepath.Join(cfg.DataDir, "registry"), Authorize: authorize, Logger: log.With("part", "registry")})
 	if err != nil {
-		return nil, nil, fmt.Errorf("registry: %w", err)
+		return nil, nil, nil, fmt.Errorf("registry: %w", err)
 	}
 	ln, err := net.Listen("tcp", cfg.Registry.Listen)
 	if err != nil {
-		return nil, nil, fmt.Errorf("registry.listen: %w", err)
+		return nil, nil, nil, fmt.Errorf("registry.listen: %w", err)
 	}
-	return &http.Server{
+	return g, &http.Server{
 		Handler:           g,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,

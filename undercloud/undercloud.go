@@ -28,6 +28,7 @@ import (
 	"github.com/stratacloud/strata/undercloud/bmc"
 	"github.com/stratacloud/strata/undercloud/conductor"
 	"github.com/stratacloud/strata/undercloud/nodestore"
+	"github.com/stratacloud/strata/undercloud/registry"
 )
 
 // Run files a running daemon writes under its data directory: the address
@@ -125,27 +126,6 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 	if n := cfg.ImageCache.MaxConcurrentFetches; n > 0 {
 		imageCache.SetMaxFetches(n)
 	}
-	handler := api.New(api.Config{
-		Nodes:     nodes,
-		Conductor: cond,
-		Images:    imageCache,
-		Auth:      auth,
-		Logger:    log.With("part", "api"),
-		Registry:  reg,
-	})
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		hctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if _, err := cli.Get(hctx, "health"); err != nil {
-			http.Error(w, "etcd unreachable", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	})
-	mux.Handle("/", handler)
-
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -163,8 +143,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 	}
 	var regSrv *http.Server
 	var regLn net.Listener
+	var stacks api.Stacks
 	if cfg.Registry.Listen != "" {
-		regSrv, regLn, err = startRegistry(cfg, auth, log)
+		var reg *registry.Registry
+		reg, regSrv, regLn, err = startRegistry(cfg, auth, log)
 		if err != nil {
 			ln.Close()
 			if nb != nil {
@@ -172,7 +154,30 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(addr stri
 			}
 			return err
 		}
+		stacks = newStacks(cfg, store.New(cli, cfg.Etcd.Prefix), nodes, cond, reg, ln.Addr().String(), regLn.Addr().String())
 	}
+	handler := api.New(api.Config{
+		Nodes:     nodes,
+		Conductor: cond,
+		Images:    imageCache,
+		Auth:      auth,
+		Logger:    log.With("part", "api"),
+		Registry:  reg,
+		Stacks:    stacks,
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		hctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if _, err := cli.Get(hctx, "health"); err != nil {
+			http.Error(w, "etcd unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.Handle("/", handler)
+
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,

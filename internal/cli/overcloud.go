@@ -26,7 +26,8 @@ network_data.yaml; start from the shipped ones ("roles generate",
 	rolesCmd.AddCommand(newOvercloudGenerateCommand(g, "roles"))
 	netsCmd := groupCommand("networks", "The shipped overcloud networks", "Print the isolated networks Strata ships, as a networks file to start from.")
 	netsCmd.AddCommand(newOvercloudGenerateCommand(g, "networks"))
-	cmd.AddCommand(rolesCmd, netsCmd, newOvercloudValidateCommand(g))
+	cmd.AddCommand(rolesCmd, netsCmd, newOvercloudValidateCommand(g),
+		newOvercloudDeployCommand(g), newOvercloudStatusCommand(g), newOvercloudDeleteCommand(g))
 	return cmd
 }
 

@@ -147,6 +147,8 @@ type Config struct {
 	// with, for example "https://undercloud.example.com:6385". Nil derives
 	// it from the request (its TLS state and Host header).
 	PublicURL func(r *http.Request) string
+	// Stacks deploys overclouds; nil answers /v1/overcloud with 503.
+	Stacks Stacks
 }
 
 // server is the API's state; its ServeHTTP runs every request.
@@ -158,6 +160,7 @@ type server struct {
 	log       *slog.Logger
 	metrics   *metrics
 	publicURL func(r *http.Request) string
+	stacks    Stacks
 	mux       *http.ServeMux
 	now       func() time.Time
 }
@@ -178,6 +181,7 @@ func New(cfg Config) http.Handler {
 		log:       cfg.Logger,
 		metrics:   newMetrics(cfg.Registry),
 		publicURL: cfg.PublicURL,
+		stacks:    cfg.Stacks,
 		mux:       http.NewServeMux(),
 		now:       time.Now,
 	}
@@ -231,6 +235,8 @@ func (s *server) routes() {
 	handle("POST /v1/continue_deploy", s.continueDeploy)
 	s.mux.Handle("GET /v1/agent_image", http.HandlerFunc(s.agentImage))
 	s.mux.Handle("GET /v1/agent_configdrive", http.HandlerFunc(s.agentConfigDrive))
+
+	s.overcloudRoutes(handle)
 
 	handle("GET /v1/ports", s.listPorts)
 	handle("GET /v1/ports/detail", s.listPortsDetail)

@@ -15,6 +15,7 @@ import (
 	"github.com/stratacloud/strata/inventory"
 	"github.com/stratacloud/strata/undercloud/conductor"
 	"github.com/stratacloud/strata/undercloud/nodestore"
+	"github.com/stratacloud/strata/undercloud/stack"
 )
 
 // apiError is an error raised by the API itself, already worded the way
@@ -97,6 +98,15 @@ var errorRules = []errorRule{
 	}},
 	{is(conductor.ErrAgentToken), http.StatusUnauthorized, func(err error) string {
 		return sentence(strings.TrimSuffix(err.Error(), ": "+conductor.ErrAgentToken.Error()) + ": invalid agent token (missing, wrong, or from an earlier boot)")
+	}},
+	{is(stack.ErrBadCredential), http.StatusUnauthorized, func(err error) string {
+		return sentence(err.Error())
+	}},
+	{is(stack.ErrNeedsConfirm), http.StatusConflict, func(err error) string {
+		return sentence(err.Error())
+	}},
+	{is(stack.ErrMissingImages), http.StatusConflict, func(err error) string {
+		return sentence(err.Error())
 	}},
 	{is(ErrForbidden), http.StatusForbidden, func(err error) string {
 		return sentence(domainText(err, ErrForbidden))

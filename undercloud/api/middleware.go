@@ -150,7 +150,9 @@ func isPublic(r *http.Request) bool {
 		r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/v1/heartbeat/"),
 		r.Method == http.MethodPost && r.URL.Path == "/v1/continue_inspection",
 		r.Method == http.MethodPost && r.URL.Path == "/v1/continue_cleaning",
-		r.Method == http.MethodPost && r.URL.Path == "/v1/continue_deploy":
+		r.Method == http.MethodPost && r.URL.Path == "/v1/continue_deploy",
+		// A node runner's report carries the node's own credential.
+		r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/v1/overcloud/stacks/") && strings.HasSuffix(r.URL.Path, "/report"):
 		return true
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -50,6 +51,20 @@ func (g *Registry) manifest(w http.ResponseWriter, r *http.Request, repo, ref st
 		return g.deleteManifest(w, repo, ref)
 	}
 	return errorf(http.StatusMethodNotAllowed, codeUnsupported, "%s of a manifest", r.Method)
+}
+
+// Resolve returns the digest of the manifest that ref (a tag or a
+// digest) names in repo, for those that pin images by digest; the error
+// names what is missing.
+func (g *Registry) Resolve(repo, ref string) (string, error) {
+	if !repoName.MatchString(repo) {
+		return "", fmt.Errorf("%q is not a repository name", repo)
+	}
+	digest, _, aerr := g.resolve(repo, ref)
+	if aerr != nil {
+		return "", errors.New(aerr.message)
+	}
+	return digest, nil
 }
 
 // resolve finds the digest a tag or digest reference names in repo.
