@@ -117,26 +117,22 @@ func TestOvercloudDeploy(t *testing.T) {
 
 	// Reports: a wrong credential changes nothing; the right ones make
 	// the nodes running.
-	report := func(host, cred string) int {
-		body := `{"services":[{"name":"etcd","state":"running","healthy":true},{"name":"identity","state":"running","healthy":true}]}`
-		req, _ := http.NewRequest("POST", "http://"+addr+"/v1/overcloud/stacks/overcloud/nodes/"+host+"/report", strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+cred)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+	// The runner's own report client, against the real API.
+	healthy := []node.Status{{Name: "etcd", State: node.StateHealthy}, {Name: "identity", State: node.StateHealthy}}
+	report := func(c node.Config) error {
+		return node.SendReport(context.Background(), http.DefaultClient, c, healthy)
 	}
-	if code := report("overcloud-controller-0", cfgs["n2"].Credential); code != http.StatusUnauthorized {
-		t.Errorf("a report with another node's credential: %d", code)
+	stolen := cfgs["n1"]
+	stolen.Credential = cfgs["n2"].Credential
+	if err := report(stolen); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("a report with another node's credential: %v", err)
 	}
 	if s := run("overcloud", "status").mustSucceed(t).stdout; strings.Contains(s, "running") {
 		t.Errorf("a refused report changed the status:\n%s", s)
 	}
 	for _, n := range []string{"n1", "n2"} {
-		if code := report(cfgs[n].Hostname, cfgs[n].Credential); code != http.StatusNoContent {
-			t.Errorf("%s's report: %d", n, code)
+		if err := report(cfgs[n]); err != nil {
+			t.Errorf("%s's report: %v", n, err)
 		}
 	}
 	// Again with the same files: nothing changes, and every node runs.

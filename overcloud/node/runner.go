@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -23,6 +24,10 @@ type RunnerConfig struct {
 	StateDir   string
 	Supervisor SupervisorConfig
 	Logger     *slog.Logger
+	// ReportInterval is how often the services are reported to the
+	// undercloud (when the config names one and a credential). Default
+	// DefaultReportInterval.
+	ReportInterval time.Duration
 }
 
 // Run pulls each service's image by its digest (once: an image unpacked
@@ -66,6 +71,15 @@ func Run(ctx context.Context, c Config, rc RunnerConfig) error {
 	sup, err := New(scfg, services)
 	if err != nil {
 		return err
+	}
+	if c.Undercloud != "" && c.Credential != "" {
+		interval := rc.ReportInterval
+		if interval <= 0 {
+			interval = DefaultReportInterval
+		}
+		rctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go reportLoop(rctx, c, sup, interval, log)
 	}
 	return sup.Run(ctx)
 }
