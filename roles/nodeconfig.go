@@ -22,15 +22,37 @@ type NodeConfig struct {
 	Credential string `json:"credential,omitempty"`
 	// Networks are the node's addresses on the overcloud's networks.
 	Networks map[string]Address `json:"networks,omitempty"`
+	// TLS is the node's certificate and key, and the overcloud's CA
+	// (PEM), for the services that speak TLS (etcd, between its members
+	// and to its clients).
+	TLS *NodeTLS `json:"tls,omitempty"`
 	// Services are started in the order their After allows.
 	Services []NodeService `json:"services"`
 }
+
+// NodeTLS is a node's TLS identity, PEM-encoded.
+type NodeTLS struct {
+	CA   string `json:"ca"`
+	Cert string `json:"cert"`
+	Key  string `json:"key"`
+}
+
+// Placeholders in a service's Args and Env that the node runner replaces
+// with the paths where it wrote the node's TLS files, and with its state
+// directory.
+const (
+	PlaceholderTLSCA    = "{tls_ca}"
+	PlaceholderTLSCert  = "{tls_cert}"
+	PlaceholderTLSKey   = "{tls_key}"
+	PlaceholderStateDir = "{state_dir}"
+)
 
 // NodeService is one service a node runs.
 type NodeService struct {
 	Name string `json:"name"`
 	// Image is pinned by digest: REGISTRY/REPO@sha256:HEX.
-	Image string   `json:"image"`
+	Image string `json:"image"`
+	// Args and Env may hold the Placeholder* strings.
 	Args  []string `json:"args,omitempty"`
 	Env   []string `json:"env,omitempty"`
 	After []string `json:"after,omitempty"`

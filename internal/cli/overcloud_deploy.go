@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -58,6 +59,7 @@ type overcloudDeployOptions struct {
 	version       string
 	yes           bool
 	wait          time.Duration
+	cloudsYAML    string
 }
 
 func newOvercloudDeployCommand(g *globalOptions) *cobra.Command {
@@ -97,6 +99,7 @@ flags override.`,
 	f.StringVar(&o.version, "version", "", "the service images' tag")
 	f.BoolVar(&o.yes, "yes", false, "go on when the change undeploys nodes")
 	f.DurationVar(&o.wait, "wait", time.Hour, "how long to follow the nodes until their services are healthy (0: do not wait)")
+	f.StringVar(&o.cloudsYAML, "clouds-yaml", defaultCloudsYAML(), "`FILE` to add the overcloud's entry (named as the overcloud) to once it runs (\"\": none)")
 	cmd.RunE = runE(g, o)
 	return cmd
 }
@@ -169,8 +172,125 @@ func (o *overcloudDeployOptions) Run(ctx context.Context) error {
 			o.table(st)
 			return err
 		}
+		if o.cloudsYAML != "" {
+			if err := writeClouds(ctx, conn.client, o.stack, o.cloudsYAML); err != nil {
+				return err
+			}
+			fmt.Fprintf(errOut, "added cloud %q to %s (openstack --os-cloud %s ...)\n", o.stack, o.cloudsYAML, o.stack)
+		}
 	}
 	return o.table(st)
+}
+
+// defaultCloudsYAML is where the openstack CLI looks first.
+func defaultCloudsYAML() string {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(home, ".config", "openstack", "clouds.yaml")
+}
+
+// fetchClouds asks the undercloud for the overcloud's clouds.yaml entry.
+func fetchClouds(ctx context.Context, c *gophercloud.ServiceClient, stack string) (map[string]any, error) {
+	var body struct {
+		Clouds map[string]any `json:"clouds"`
+	}
+	u := c.ServiceURL("overcloud", "stacks", url.PathEscape(stack), "clouds")
+	if _, err := c.Get(ctx, u, &body, &gophercloud.RequestOpts{OkCodes: []int{200}}); err != nil {
+		return nil, apiError(err)
+	}
+	return body.Clouds, nil
+}
+
+// writeClouds adds (or replaces) the overcloud's entry in the clouds.yaml
+// at path, keeping the file's other entries; the file is the user's alone.
+func writeClouds(ctx context.Context, c *gophercloud.ServiceClient, stack, path string) error {
+	entries, err := fetchClouds(ctx, c, stack)
+	if err != nil {
+		return err
+	}
+	doc := map[string]any{}
+	if b, err := os.ReadFile(path); err == nil {
+		if err := yaml.Unmarshal(b, &doc); err != nil {
+			return fmt.Errorf("%s: %w (not changed)", path, err)
+		}
+	} else if !os.IsNotExist(err) {
+		return err
+	}
+	clouds, _ := doc["clouds"].(map[string]any)
+	if clouds == nil {
+		clouds = map[string]any{}
+	}
+	for k, v := range entries {
+		clouds[k] = v
+	}
+	doc["clouds"] = clouds
+	out, err := yaml.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(path, out, 0o600)
+}
+
+type overcloudCloudsOptions struct {
+	g      *globalOptions
+	stack  string
+	output string
+}
+
+func newOvercloudCloudsCommand(g *globalOptions) *cobra.Command {
+	o := &overcloudCloudsOptions{g: g}
+	cmd := &cobra.Command{
+		Use:   "clouds-yaml [NAME]",
+		Short: "Print the overcloud's clouds.yaml entry, or add it to a file",
+		Long: `Print the clouds.yaml that reaches the overcloud as its admin (the
+identity service's URL, the admin's generated password), or with
+--output add its entry to that file, keeping the file's other entries.`,
+		Example: "  strata overcloud clouds-yaml > clouds.yaml\n  strata overcloud clouds-yaml --output ~/.config/openstack/clouds.yaml\n  openstack --os-cloud overcloud token issue",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return usageErrorf("expected at most 1 argument, got %d; usage: %s", len(args), cmd.UseLine())
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&o.output, "output", "", "clouds.yaml `FILE` to add the entry to")
+	cmd.RunE = runE(g, o)
+	return cmd
+}
+
+func (o *overcloudCloudsOptions) Complete(_ *cobra.Command, args []string) error {
+	o.stack = "overcloud"
+	if len(args) == 1 {
+		o.stack = args[0]
+	}
+	return nil
+}
+
+func (o *overcloudCloudsOptions) Validate() error { return nil }
+
+func (o *overcloudCloudsOptions) Run(ctx context.Context) error {
+	conn, err := o.g.connect(ctx)
+	if err != nil {
+		return err
+	}
+	if o.output != "" {
+		return writeClouds(ctx, conn.client, o.stack, o.output)
+	}
+	entries, err := fetchClouds(ctx, conn.client, o.stack)
+	if err != nil {
+		return err
+	}
+	out, err := yaml.Marshal(map[string]any{"clouds": entries})
+	if err != nil {
+		return err
+	}
+	_, err = o.g.streams.Out.Write(out)
+	return err
 }
 
 func listOrNone(s []string) string {

@@ -2,7 +2,11 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,9 +70,11 @@ func TestOvercloudDeploy(t *testing.T) {
 - {name: Controller, count: 1, match: {profile: control}, networks: [External, InternalApi], services: [etcd, identity]}
 - {name: Compute, count: 1, match: {profile: compute}, networks: [External, InternalApi], services: [identity]}
 `)
+	clouds := filepath.Join(dir, "clouds.yaml")
+	writeFile(t, clouds, "clouds:\n  undercloud: {auth_type: none, endpoint: http://192.168.24.1:6385}\n")
 	deploy := func(extra ...string) cliResult {
 		return run(append([]string{"overcloud", "deploy", "--roles", rolesFile, "--image", "http://192.168.24.1:8088/images/overcloud.raw",
-			"--image-checksum", strings.Repeat("ab", 32), "--version", "1.0", "--wait", "30s"}, extra...)...)
+			"--image-checksum", strings.Repeat("ab", 32), "--version", "1.0", "--wait", "30s", "--clouds-yaml", clouds}, extra...)...)
 	}
 
 	// No service images yet: refused, naming them, and nothing deployed.
@@ -115,6 +121,43 @@ func TestOvercloudDeploy(t *testing.T) {
 		t.Errorf("the controller's part: %+v", ctl)
 	}
 
+	// The node's TLS identity, signed by the overcloud's CA, naming it;
+	// identity's admin password in its environment.
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM([]byte(ctl.TLS.CA)) {
+		t.Fatal("the config drive's CA does not parse")
+	}
+	blk, _ := pem.Decode([]byte(ctl.TLS.Cert))
+	if blk == nil {
+		t.Fatal("the config drive's certificate does not parse")
+	}
+	cert, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	extAddr, _ := netip.ParsePrefix(ctl.Networks["External"].Address)
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, DNSName: "overcloud-controller-0", KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Errorf("the controller's certificate: %v", err)
+	}
+	if err := cert.VerifyHostname(extAddr.Addr().String()); err != nil {
+		t.Errorf("the controller's certificate does not name its External address: %v", err)
+	}
+	if _, err := tls.X509KeyPair([]byte(ctl.TLS.Cert), []byte(ctl.TLS.Key)); err != nil {
+		t.Errorf("the controller's key: %v", err)
+	}
+	adminPassword := ""
+	for _, e := range ctl.Services[1].Env {
+		if v, ok := strings.CutPrefix(e, "STRATA_BOOTSTRAP_PASSWORD="); ok {
+			adminPassword = v
+		}
+	}
+	if len(adminPassword) < 20 {
+		t.Errorf("identity's environment has no admin password: %q", ctl.Services[1].Env)
+	}
+	if cfgs["n2"].TLS == nil || cfgs["n2"].TLS.Cert == ctl.TLS.Cert || cfgs["n2"].TLS.CA != ctl.TLS.CA {
+		t.Error("the compute node's TLS identity is not its own, or not from the same CA")
+	}
+
 	// Reports: a wrong credential changes nothing; the right ones make
 	// the nodes running.
 	// The runner's own report client, against the real API.
@@ -139,6 +182,24 @@ func TestOvercloudDeploy(t *testing.T) {
 	r = deploy().mustSucceed(t)
 	if !strings.Contains(r.stderr, "deploying none; undeploying none") || strings.Count(r.stdout, "identity:ok") != 2 {
 		t.Errorf("the same deploy again:\n%s\n%s", r.stdout, r.stderr)
+	}
+
+	// The clouds.yaml entry: the controller's External address, the
+	// admin's password; the file's other entry kept.
+	b, err := os.ReadFile(clouds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"undercloud:", "overcloud:", "auth_url: http://" + extAddr.Addr().String() + ":5000/v3", "password: " + adminPassword, "project_name: admin"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("clouds.yaml has no %q:\n%s", want, b)
+		}
+	}
+	if fi, _ := os.Stat(clouds); fi.Mode().Perm() != 0o600 {
+		t.Errorf("clouds.yaml mode %v", fi.Mode())
+	}
+	if out := run("overcloud", "clouds-yaml").mustSucceed(t).stdout; !strings.Contains(out, "password: "+adminPassword) {
+		t.Errorf("clouds-yaml:\n%s", out)
 	}
 
 	// Scale Compute down to 0 is not allowed (a role needs nodes); take

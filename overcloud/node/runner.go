@@ -15,6 +15,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/stratacloud/strata/roles"
 )
 
 // RunnerConfig configures the node runner.
@@ -45,6 +47,10 @@ func Run(ctx context.Context, c Config, rc RunnerConfig) error {
 	if err := os.MkdirAll(filepath.Join(rc.StateDir, "logs"), 0o755); err != nil {
 		return err
 	}
+	expand, err := writeTLS(c, rc.StateDir)
+	if err != nil {
+		return err
+	}
 	var services []Service
 	for _, s := range c.Services {
 		root, entrypoint, err := pull(ctx, s.Image, filepath.Join(rc.StateDir, "images"))
@@ -61,7 +67,7 @@ func Run(ctx context.Context, c Config, rc RunnerConfig) error {
 		defer logf.Close()
 		cmd := append([]string{filepath.Join(root, entrypoint[0])}, entrypoint[1:]...)
 		services = append(services, Service{
-			Name: s.Name, Command: append(cmd, s.Args...), Env: s.Env, After: s.After, Log: logf,
+			Name: s.Name, Command: append(cmd, expandAll(expand, s.Args)...), Env: expandAll(expand, s.Env), After: s.After, Log: logf,
 			Health: Health{HTTP: s.HealthHTTP, TCP: s.HealthTCP},
 		})
 		log.Info("service image ready", "service", s.Name, "image", s.Image)
@@ -172,4 +178,37 @@ func untar(r io.Reader, dir string) error {
 			}
 		}
 	}
+}
+
+// writeTLS writes the node's TLS files (when its config has them) under
+// STATE_DIR/tls, the key readable by root alone, and returns the
+// replacer of the placeholders services' args and env may hold.
+func writeTLS(c Config, stateDir string) (*strings.Replacer, error) {
+	dir := filepath.Join(stateDir, "tls")
+	paths := map[string]string{"ca": filepath.Join(dir, "ca.pem"), "cert": filepath.Join(dir, "cert.pem"), "key": filepath.Join(dir, "key.pem")}
+	r := strings.NewReplacer(roles.PlaceholderTLSCA, paths["ca"], roles.PlaceholderTLSCert, paths["cert"],
+		roles.PlaceholderTLSKey, paths["key"], roles.PlaceholderStateDir, stateDir)
+	if c.TLS == nil {
+		return r, nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	for name, data := range map[string]string{"ca": c.TLS.CA, "cert": c.TLS.Cert, "key": c.TLS.Key} {
+		if err := os.WriteFile(paths[name], []byte(data), 0o600); err != nil {
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+	}
+	return r, nil
+}
+
+func expandAll(r *strings.Replacer, in []string) []string {
+	if in == nil {
+		return nil
+	}
+	out := make([]string, len(in))
+	for i, s := range in {
+		out[i] = r.Replace(s)
+	}
+	return out
 }

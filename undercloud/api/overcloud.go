@@ -19,6 +19,7 @@ type Stacks interface {
 	List(ctx context.Context) ([]*stack.Stack, error)
 	Delete(ctx context.Context, name string) ([]string, error)
 	Report(ctx context.Context, name, host, credential string, r stack.NodeReport) error
+	Clouds(ctx context.Context, name string) (map[string]any, error)
 }
 
 var _ Stacks = (*stack.Manager)(nil)
@@ -30,6 +31,7 @@ func (s *server) overcloudRoutes(handle func(string, handlerFunc)) {
 	handle("GET /v1/overcloud/stacks/{name}", s.getStack)
 	handle("PUT /v1/overcloud/stacks/{name}", s.applyStack)
 	handle("DELETE /v1/overcloud/stacks/{name}", s.deleteStack)
+	handle("GET /v1/overcloud/stacks/{name}/clouds", s.stackClouds)
 	handle("POST /v1/overcloud/stacks/{name}/nodes/{host}/report", s.reportNode)
 }
 
@@ -164,6 +166,15 @@ func (s *server) deleteStack(r *http.Request) (any, error) {
 		return nil, err
 	}
 	return &response{status: http.StatusAccepted, body: map[string]any{"undeploying": undeploying}}, nil
+}
+
+// stackClouds is the overcloud's clouds.yaml, with its admin's password:
+// for the undercloud's admins only (every non-public request is).
+func (s *server) stackClouds(r *http.Request) (any, error) {
+	if s.stacks == nil {
+		return nil, errNoStacks
+	}
+	return s.stacks.Clouds(r.Context(), r.PathValue("name"))
 }
 
 // reportNode takes a node runner's report. It is public (no user token):

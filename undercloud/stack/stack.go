@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -258,11 +259,27 @@ func (m *Manager) Apply(ctx context.Context, spec Spec, confirm bool) (*Result, 
 			next.Nodes[a.Hostname] = r
 		}
 	}
-	cond := store.Absent(stackKey(spec.Name))
-	if rev != 0 {
-		cond = store.Unchanged(stackKey(spec.Name), rev)
+	sec, secRev, err := store.GetJSON[Secrets](ctx, m.cfg.Records, secretsKey(spec.Name))
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
 	}
-	if _, err := m.cfg.Records.Commit(ctx, []store.Cond{cond}, []store.Op{store.PutJSON(stackKey(spec.Name), next)}); err != nil {
+	changed, err := sec.ensure(spec.Name, servicesOf(spec.Roles), m.cfg.Now())
+	if err != nil {
+		return nil, err
+	}
+	conds := []store.Cond{store.Absent(stackKey(spec.Name))}
+	if rev != 0 {
+		conds[0] = store.Unchanged(stackKey(spec.Name), rev)
+	}
+	ops := []store.Op{store.PutJSON(stackKey(spec.Name), next)}
+	if changed {
+		c := store.Absent(secretsKey(spec.Name))
+		if secRev != 0 {
+			c = store.Unchanged(secretsKey(spec.Name), secRev)
+		}
+		conds, ops = append(conds, c), append(ops, store.PutJSON(secretsKey(spec.Name), sec))
+	}
+	if _, err := m.cfg.Records.Commit(ctx, conds, ops); err != nil {
 		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrExists) {
 			return nil, errStackConflicts
 		}
@@ -275,7 +292,7 @@ func (m *Manager) Apply(ctx context.Context, spec Spec, confirm bool) (*Result, 
 		if !ok {
 			continue
 		}
-		if err := m.deploy(ctx, &next, a, secret); err != nil {
+		if err := m.deploy(ctx, &next, &sec, a, secret); err != nil {
 			res.Failed[a.Hostname] = err.Error()
 			continue
 		}
@@ -356,10 +373,59 @@ func (s *Stack) NodeConfig(a roles.Assignment, undercloud, credential string) ro
 	return c
 }
 
+// servicesOf lists the services the roles run, each once.
+func servicesOf(rs []roles.Role) []string {
+	var out []string
+	for _, r := range rs {
+		for _, name := range r.Services {
+			svc, _ := roles.LookupService(name)
+			if !slices.Contains(out, svc.Name) {
+				out = append(out, svc.Name)
+			}
+		}
+	}
+	return out
+}
+
+// Environment variables through which a node's services get their
+// secrets (never flags, which other users of a machine can read).
+const (
+	EnvBootstrapPassword = "STRATA_BOOTSTRAP_PASSWORD" // identity's admin
+	EnvEtcdPassword      = "STRATA_ETCD_PASSWORD"      // a service's etcd user
+	EnvEtcdRootPassword  = "STRATA_ETCD_ROOT_PASSWORD" // etcd members
+)
+
+// withSecrets gives a node's part its TLS identity and its services
+// their passwords.
+func withSecrets(c *roles.NodeConfig, sec *Secrets, now time.Time) error {
+	cert, key, err := sec.NodeCertificate(c.Hostname, nodeAddrs(c.Networks), now)
+	if err != nil {
+		return err
+	}
+	c.TLS = &roles.NodeTLS{CA: sec.CACert, Cert: cert, Key: key}
+	for i := range c.Services {
+		svc := &c.Services[i]
+		switch svc.Name {
+		case "etcd":
+			svc.Env = append(svc.Env, EnvEtcdRootPassword+"="+sec.EtcdRootPassword)
+			continue
+		case "identity":
+			svc.Env = append(svc.Env, EnvBootstrapPassword+"="+sec.AdminPassword)
+		}
+		if p := sec.EtcdPasswords[svc.Name]; p != "" {
+			svc.Env = append(svc.Env, EnvEtcdPassword+"="+p)
+		}
+	}
+	return nil
+}
+
 // deploy writes the node's image and part into its record and starts its
 // deploy.
-func (m *Manager) deploy(ctx context.Context, s *Stack, a roles.Assignment, credential string) error {
+func (m *Manager) deploy(ctx context.Context, s *Stack, sec *Secrets, a roles.Assignment, credential string) error {
 	cfg := s.NodeConfig(a, m.cfg.Undercloud, credential)
+	if err := withSecrets(&cfg, sec, m.cfg.Now()); err != nil {
+		return err
+	}
 	_, _, err := m.cfg.Nodes.UpdateNode(ctx, a.Node, func(n *inventory.Node, _ *nodestore.Tx) error {
 		if n.InstanceInfo == nil {
 			n.InstanceInfo = map[string]any{}
@@ -454,7 +520,8 @@ func (m *Manager) Delete(ctx context.Context, name string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := m.cfg.Records.Delete(ctx, stackKey(name), rev); err != nil {
+	if _, err := m.cfg.Records.Commit(ctx, []store.Cond{store.Unchanged(stackKey(name), rev)},
+		[]store.Op{store.Del(stackKey(name)), store.Del(secretsKey(name))}); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return nil, errStackConflicts
 		}
@@ -477,4 +544,62 @@ func (m *Manager) Delete(ctx context.Context, name string) ([]string, error) {
 		undeploying = append(undeploying, a.Hostname)
 	}
 	return undeploying, errors.Join(errs...)
+}
+
+// Clouds is the clouds.yaml entry of the overcloud named name, for its
+// admin: the identity service's URL (the External address of the first
+// node that runs identity, else its first address) and the admin's
+// credentials.
+func (m *Manager) Clouds(ctx context.Context, name string) (map[string]any, error) {
+	s, err := m.Get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	sec, _, err := store.GetJSON[Secrets](ctx, m.cfg.Records, secretsKey(name))
+	if err != nil {
+		return nil, fmt.Errorf("the secrets of overcloud %s: %w", name, err)
+	}
+	host := ""
+	for _, a := range s.Assignments {
+		if !slices.Contains(servicesOf(s.rolesNamed(a.Role)), "identity") {
+			continue
+		}
+		addrs := s.Addresses[a.Hostname]
+		pick := addrs[roles.NetExternal].Address
+		if pick == "" {
+			for _, ad := range addrs {
+				pick = ad.Address
+				break
+			}
+		}
+		if p, err := netip.ParsePrefix(pick); err == nil {
+			host = p.Addr().String()
+			break
+		}
+	}
+	if host == "" {
+		return nil, inventory.Invalid("the overcloud", "no node of %s runs identity on an overcloud network", name)
+	}
+	return map[string]any{"clouds": map[string]any{name: map[string]any{
+		"auth": map[string]any{
+			"auth_url":            "http://" + net.JoinHostPort(host, "5000") + "/v3",
+			"username":            "admin",
+			"password":            sec.AdminPassword,
+			"project_name":        "admin",
+			"user_domain_name":    "Default",
+			"project_domain_name": "Default",
+		},
+		"region_name":          "RegionOne",
+		"identity_api_version": 3,
+	}}}, nil
+}
+
+// rolesNamed is the stack's role named name, as a list of one (or none).
+func (s *Stack) rolesNamed(name string) []roles.Role {
+	for _, r := range s.Spec.Roles {
+		if r.Name == name {
+			return []roles.Role{r}
+		}
+	}
+	return nil
 }
