@@ -27,7 +27,7 @@ network_data.yaml; start from the shipped ones ("roles generate",
 	netsCmd := groupCommand("networks", "The shipped overcloud networks", "Print the isolated networks Strata ships, as a networks file to start from.")
 	netsCmd.AddCommand(newOvercloudGenerateCommand(g, "networks"))
 	cmd.AddCommand(rolesCmd, netsCmd, newOvercloudValidateCommand(g),
-		newOvercloudDeployCommand(g), newOvercloudStatusCommand(g), newOvercloudDeleteCommand(g), newOvercloudCloudsCommand(g))
+		newOvercloudDeployCommand(g), newOvercloudStatusCommand(g), newOvercloudDeleteCommand(g), newOvercloudCloudsCommand(g), newOvercloudNodeCommand(g))
 	return cmd
 }
 

@@ -480,3 +480,52 @@ func (o *overcloudDeleteOptions) Run(ctx context.Context) error {
 	fmt.Fprintf(o.g.streams.ErrOut, "overcloud %s deleted; undeploying %s\n", o.stack, listOrNone(res.Undeploying))
 	return nil
 }
+
+type overcloudReplaceOptions struct {
+	g     *globalOptions
+	stack string
+	host  string
+}
+
+func newOvercloudNodeCommand(g *globalOptions) *cobra.Command {
+	cmd := groupCommand("node", "Manage the overcloud's nodes", "Manage the nodes of a deployed overcloud.")
+	o := &overcloudReplaceOptions{g: g}
+	replace := &cobra.Command{
+		Use:   "replace HOSTNAME",
+		Short: "Give an overcloud node a new machine",
+		Long: `Swap the machine under an overcloud node, a failed one most often: an
+available node that matches the node's role takes its hostname, index
+and addresses and is deployed as it was, with a new credential. The old
+machine is undeployed when it is deployed (or its deploy failed), and
+left as it is otherwise. Follow it with "strata overcloud status".`,
+		Example: "  strata overcloud node replace overcloud-controller-1\n  strata overcloud node replace prod-compute-3 --stack prod",
+		Args:    exactArgs(1),
+	}
+	replace.Flags().StringVar(&o.stack, "stack", "overcloud", "the overcloud's name")
+	replace.RunE = runE(g, o)
+	cmd.AddCommand(replace)
+	return cmd
+}
+
+func (o *overcloudReplaceOptions) Complete(_ *cobra.Command, args []string) error {
+	o.host = args[0]
+	return nil
+}
+
+func (o *overcloudReplaceOptions) Validate() error { return nil }
+
+func (o *overcloudReplaceOptions) Run(ctx context.Context) error {
+	conn, err := o.g.connect(ctx)
+	if err != nil {
+		return err
+	}
+	var res struct {
+		Node string `json:"node_name"`
+	}
+	u := conn.client.ServiceURL("overcloud", "stacks", url.PathEscape(o.stack), "nodes", url.PathEscape(o.host), "replace")
+	if _, err := conn.client.Post(ctx, u, map[string]any{}, &res, &gophercloud.RequestOpts{OkCodes: []int{202}}); err != nil {
+		return apiError(err)
+	}
+	fmt.Fprintf(o.g.streams.ErrOut, "%s: deploying on %s\n", o.host, res.Node)
+	return nil
+}

@@ -59,11 +59,11 @@ func TestOvercloudDeploy(t *testing.T) {
 	run := func(args ...string) cliResult { return cliRun{env: env}.run(t, args...) }
 
 	// Three fake nodes, available: a controller and two computes.
-	for n, profile := range map[string]string{"n1": "control", "n2": "compute", "n3": "compute"} {
+	for n, profile := range map[string]string{"n1": "control", "n2": "compute", "n3": "compute", "n4": "control"} {
 		run("node", "create", "--driver", "fake-hardware", "--name", n, "--property", "capabilities=profile:"+profile).mustSucceed(t)
 	}
-	run("node", "manage", "n1", "n2", "n3", "--wait=60").mustSucceed(t)
-	run("node", "provide", "n1", "n2", "n3", "--wait=60").mustSucceed(t)
+	run("node", "manage", "n1", "n2", "n3", "n4", "--wait=60").mustSucceed(t)
+	run("node", "provide", "n1", "n2", "n3", "n4", "--wait=60").mustSucceed(t)
 
 	rolesFile := filepath.Join(dir, "roles.yaml")
 	writeFile(t, rolesFile, `
@@ -214,12 +214,37 @@ func TestOvercloudDeploy(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stderr, "undeploying overcloud-compute-0") {
 		t.Errorf("scale down: exit %d\n%s", r.code, r.stderr)
 	}
-	deadline := time.Now().Add(time.Minute)
-	for strings.TrimSpace(run("node", "show", "n2", "-f", "value", "-c", "provision_state").mustSucceed(t).stdout) != "available" {
-		if time.Now().After(deadline) {
-			t.Fatal("n2 is not available a minute after the scale down")
-		}
-		time.Sleep(100 * time.Millisecond)
+	waitState(t, run, "n2", "available")
+
+	// Replace the controller's machine: n4 takes its name and addresses,
+	// with a new credential; n1 is undeployed.
+	r = run("overcloud", "node", "replace", "overcloud-controller-0").mustSucceed(t)
+	if !strings.Contains(r.stderr, "overcloud-controller-0: deploying on n4") {
+		t.Errorf("replace: %s", r.stderr)
+	}
+	waitState(t, run, "n1", "available")
+	n4 := nodeConfig(t, dir, "n4")
+	if n4.Hostname != "overcloud-controller-0" || n4.Networks["External"] != ctl.Networks["External"] || n4.Credential == ctl.Credential {
+		t.Errorf("the replacement's part: %+v", n4)
+	}
+	if err := report(ctl); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("the replaced machine's credential still reports: %v", err)
+	}
+	if err := report(n4); err != nil {
+		t.Errorf("the replacement's report: %v", err)
+	}
+	// With the one free controller machine in maintenance, there is
+	// nothing to replace with: the error names the role, and nothing
+	// changes.
+	run("node", "maintenance", "set", "n1").mustSucceed(t)
+	if r := run("overcloud", "node", "replace", "overcloud-controller-0"); r.code == 0 || !strings.Contains(r.stderr, "no available node matches role Controller") {
+		t.Errorf("a replace with no machine free: %d %s", r.code, r.stderr)
+	}
+	if got := nodeConfig(t, dir, "n4"); got.Credential != n4.Credential {
+		t.Error("a refused replace changed the node")
+	}
+	if r := run("overcloud", "node", "replace", "overcloud-nothing-9"); r.code == 0 || !strings.Contains(r.stderr, "has no node") {
+		t.Errorf("replacing an unknown host: %d %s", r.code, r.stderr)
 	}
 
 	if r := run("overcloud", "delete", "overcloud"); r.code == 0 || !strings.Contains(r.stderr, "--yes") {
@@ -270,4 +295,16 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// waitState polls a node until it is in state, for at most a minute.
+func waitState(t *testing.T, run func(...string) cliResult, node, state string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for strings.TrimSpace(run("node", "show", node, "-f", "value", "-c", "provision_state").mustSucceed(t).stdout) != state {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is not %s after a minute", node, state)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -20,6 +20,7 @@ type Stacks interface {
 	Delete(ctx context.Context, name string) ([]string, error)
 	Report(ctx context.Context, name, host, credential string, r stack.NodeReport) error
 	Clouds(ctx context.Context, name string) (map[string]any, error)
+	Replace(ctx context.Context, name, host string) (string, error)
 }
 
 var _ Stacks = (*stack.Manager)(nil)
@@ -33,6 +34,7 @@ func (s *server) overcloudRoutes(handle func(string, handlerFunc)) {
 	handle("DELETE /v1/overcloud/stacks/{name}", s.deleteStack)
 	handle("GET /v1/overcloud/stacks/{name}/clouds", s.stackClouds)
 	handle("POST /v1/overcloud/stacks/{name}/nodes/{host}/report", s.reportNode)
+	handle("POST /v1/overcloud/stacks/{name}/nodes/{host}/replace", s.replaceNode)
 }
 
 // stackView is a stack as the API shows it: its record without the
@@ -175,6 +177,21 @@ func (s *server) stackClouds(r *http.Request) (any, error) {
 		return nil, errNoStacks
 	}
 	return s.stacks.Clouds(r.Context(), r.PathValue("name"))
+}
+
+// replaceNode gives an overcloud node a new machine.
+func (s *server) replaceNode(r *http.Request) (any, error) {
+	if s.stacks == nil {
+		return nil, errNoStacks
+	}
+	if _, err := readObject(r, true); err != nil {
+		return nil, err
+	}
+	node, err := s.stacks.Replace(r.Context(), r.PathValue("name"), r.PathValue("host"))
+	if err != nil {
+		return nil, err
+	}
+	return &response{status: http.StatusAccepted, body: map[string]any{"hostname": r.PathValue("host"), "node_name": node}}, nil
 }
 
 // reportNode takes a node runner's report. It is public (no user token):

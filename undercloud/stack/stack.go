@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"regexp"
@@ -602,4 +603,78 @@ func (s *Stack) rolesNamed(name string) []roles.Role {
 		}
 	}
 	return nil
+}
+
+// Replace gives the node playing host in the stack named name a new
+// node: an available one that matches host's role, which keeps host's
+// hostname, index and addresses and is deployed as host was, with a new
+// credential. The old node is undeployed when it is deployed (or its
+// deploy failed); otherwise it is left as it is (a dead machine stays
+// where the operator can see it). It returns the new node's name.
+func (m *Manager) Replace(ctx context.Context, name, host string) (string, error) {
+	cur, rev, err := store.GetJSON[Stack](ctx, m.cfg.Records, stackKey(name))
+	if errors.Is(err, store.ErrNotFound) {
+		return "", fmt.Errorf("%w: no overcloud named %q", ErrNotFound, name)
+	}
+	if err != nil {
+		return "", err
+	}
+	i := slices.IndexFunc(cur.Assignments, func(a roles.Assignment) bool { return a.Hostname == host })
+	if i < 0 {
+		return "", fmt.Errorf("%w: overcloud %s has no node %q", ErrNotFound, name, host)
+	}
+	old := cur.Assignments[i]
+	role := cur.rolesNamed(old.Role)
+	if len(role) == 0 {
+		return "", inventory.Invalid("hostname", "%s's role %s is not in the overcloud's roles", host, old.Role)
+	}
+	nodes, err := m.cfg.Nodes.ListNodes(ctx)
+	if err != nil {
+		return "", err
+	}
+	used := map[string]bool{}
+	for _, a := range cur.Assignments {
+		used[a.Node] = true
+	}
+	var pick *inventory.Node
+	for _, n := range nodes {
+		if used[n.UUID] || !roles.Eligible(n) || !role[0].Match.Matches(n) {
+			continue
+		}
+		if pick == nil || n.Name < pick.Name {
+			pick = n
+		}
+	}
+	if pick == nil {
+		return "", inventory.Invalid("the overcloud", "no available node matches role %s (%s) to replace %s", old.Role, role[0].Match, host)
+	}
+	sec, _, err := store.GetJSON[Secrets](ctx, m.cfg.Records, secretsKey(name))
+	if err != nil {
+		return "", fmt.Errorf("the secrets of overcloud %s: %w", name, err)
+	}
+	next := cur
+	next.Assignments = slices.Clone(cur.Assignments)
+	next.Assignments[i].Node, next.Assignments[i].NodeName = pick.UUID, pick.Name
+	secret, hash := newCredential()
+	next.Credentials = maps.Clone(cur.Credentials)
+	next.Credentials[host] = hash
+	next.Nodes = maps.Clone(cur.Nodes)
+	delete(next.Nodes, host)
+	next.Updated = m.cfg.Now()
+	if _, err := m.cfg.Records.Commit(ctx, []store.Cond{store.Unchanged(stackKey(name), rev)}, []store.Op{store.PutJSON(stackKey(name), next)}); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return "", errStackConflicts
+		}
+		return "", err
+	}
+	if n, _, err := m.cfg.Nodes.GetNode(ctx, old.Node); err == nil &&
+		(n.ProvisionState == inventory.StateActive || n.ProvisionState == inventory.StateDeployFailed) {
+		if err := m.cfg.Provisioner.Provision(ctx, n.UUID, conductor.ProvisionRequest{Verb: "deleted", User: "overcloud " + name}); err != nil {
+			return "", fmt.Errorf("%s is given %s, but undeploying its old node %s failed: %w", host, pick.Name, old.NodeName, err)
+		}
+	}
+	if err := m.deploy(ctx, &next, &sec, next.Assignments[i], secret); err != nil {
+		return "", fmt.Errorf("deploying %s as %s: %w", pick.Name, host, err)
+	}
+	return pick.Name, nil
 }
