@@ -36,6 +36,7 @@ const (
 	codeUnauthorized        = "UNAUTHORIZED"
 	codeUnsupported         = "UNSUPPORTED"
 	codeRangeInvalid        = "RANGE_INVALID"
+	codeTooManyRequests     = "TOOMANYREQUESTS"
 )
 
 func writeError(w http.ResponseWriter, r *http.Request, e *apiError) {

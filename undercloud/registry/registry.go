@@ -29,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/stratacloud/strata/images/blob"
 )
@@ -43,7 +44,21 @@ type Config struct {
 	Authorize func(*http.Request) error
 	// Logger receives the registry's log; nil discards it.
 	Logger *slog.Logger
+	// UploadTimeout is how long a chunked upload may sit idle before it
+	// is dropped with its data. Default DefaultUploadTimeout.
+	UploadTimeout time.Duration
+	// MaxUploads bounds the chunked uploads in progress. Default
+	// DefaultMaxUploads.
+	MaxUploads int
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
 }
+
+// Defaults of Config.
+const (
+	DefaultUploadTimeout = time.Hour
+	DefaultMaxUploads    = 256
+)
 
 // Registry serves the distribution API.
 type Registry struct {
@@ -65,6 +80,9 @@ type upload struct {
 	dir  string
 	path string
 	size int64
+	// touched is when a request last used the upload (under the
+	// registry's mu).
+	touched time.Time
 }
 
 // New opens (or creates) a registry in cfg.Dir. Uploads in progress when
@@ -83,6 +101,15 @@ func New(cfg Config) (*Registry, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.UploadTimeout <= 0 {
+		cfg.UploadTimeout = DefaultUploadTimeout
+	}
+	if cfg.MaxUploads <= 0 {
+		cfg.MaxUploads = DefaultMaxUploads
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	return &Registry{cfg: cfg, blobs: store, log: log, uploads: map[string]*upload{}}, nil
 }
@@ -198,6 +225,9 @@ func (g *Registry) uploadRequest(w http.ResponseWriter, r *http.Request, repo, i
 	}
 	g.mu.Lock()
 	up := g.uploads[id]
+	if up != nil {
+		up.touched = g.cfg.Now()
+	}
 	g.mu.Unlock()
 	if up == nil || up.repo != repo {
 		return errorf(http.StatusNotFound, codeBlobUploadUnknown, "no upload %q in progress for %s", id, repo)
@@ -248,11 +278,15 @@ func (g *Registry) startUpload(w http.ResponseWriter, r *http.Request, repo stri
 			}
 		}
 	}
+	monolithic := q.Get("digest") != ""
+	if !monolithic && !g.roomForUpload() {
+		return errorf(http.StatusTooManyRequests, codeTooManyRequests, "%d uploads are in progress, the most this registry takes; try again later", g.cfg.MaxUploads)
+	}
 	dir, err := g.blobs.MkdirTemp("upload-")
 	if err != nil {
 		return errorf(http.StatusInternalServerError, codeBlobUploadInvalid, "%v", err)
 	}
-	up := &upload{repo: repo, dir: dir, path: filepath.Join(dir, "data")}
+	up := &upload{repo: repo, dir: dir, path: filepath.Join(dir, "data"), touched: g.cfg.Now()}
 	f, err := os.Create(up.path)
 	if err == nil {
 		err = f.Close()
@@ -261,7 +295,7 @@ func (g *Registry) startUpload(w http.ResponseWriter, r *http.Request, repo stri
 		os.RemoveAll(dir)
 		return errorf(http.StatusInternalServerError, codeBlobUploadInvalid, "%v", err)
 	}
-	if q.Get("digest") != "" { // a monolithic upload: the whole blob in this request
+	if monolithic { // the whole blob in this request
 		defer os.RemoveAll(dir)
 		if err := up.append(r.Body); err != nil {
 			return errorf(http.StatusInternalServerError, codeBlobUploadInvalid, "%v", err)
@@ -307,6 +341,29 @@ func (g *Registry) uploadStatus(w http.ResponseWriter, repo, id string, up *uplo
 }
 
 func uploadRange(size int64) string { return fmt.Sprintf("0-%d", max(size-1, 0)) }
+
+// roomForUpload drops the uploads idle for longer than UploadTimeout
+// (their clients are gone) and reports whether another may start.
+func (g *Registry) roomForUpload() bool {
+	now := g.cfg.Now()
+	g.mu.Lock()
+	var stale []*upload
+	for id, up := range g.uploads {
+		if now.Sub(up.touched) > g.cfg.UploadTimeout {
+			stale = append(stale, up)
+			delete(g.uploads, id)
+		}
+	}
+	room := len(g.uploads) < g.cfg.MaxUploads
+	g.mu.Unlock()
+	for _, up := range stale {
+		up.mu.Lock() // a request in flight on it finishes first
+		os.RemoveAll(up.dir)
+		up.mu.Unlock()
+		g.log.Info("upload dropped: idle too long", "repository", up.repo, "bytes", up.size)
+	}
+	return room
+}
 
 func (g *Registry) dropUpload(id string) {
 	g.mu.Lock()

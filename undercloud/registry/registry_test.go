@@ -11,7 +11,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -245,4 +247,65 @@ func TestWritesNeedCredentials(t *testing.T) {
 		t.Error(err)
 	}
 	var _ v1.Image = img
+}
+
+// TestAbandonedUploads: an upload left idle past UploadTimeout is dropped
+// with its data when another starts, and no more than MaxUploads are in
+// progress at once.
+func TestAbandonedUploads(t *testing.T) {
+	dir := t.TempDir()
+	var mu sync.Mutex
+	now := time.Unix(1_000_000, 0)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	g, err := registry.New(registry.Config{Dir: dir, UploadTimeout: time.Hour, MaxUploads: 2, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+	startUpload := func() *http.Response { return do(t, "POST", srv.URL+"/v2/x/blobs/uploads/", nil) }
+	first := startUpload()
+	do(t, "PATCH", srv.URL+first.Header.Get("Location"), strings.NewReader("abandoned data"))
+	second := startUpload()
+	if first.StatusCode != 202 || second.StatusCode != 202 {
+		t.Fatalf("starts: %d %d", first.StatusCode, second.StatusCode)
+	}
+	// Full: a third is refused, naming the limit.
+	if resp := startUpload(); resp.StatusCode != http.StatusTooManyRequests || !strings.HasPrefix(code(t, resp), "TOOMANYREQUESTS") {
+		t.Errorf("a third upload: %d", resp.StatusCode)
+	}
+	temps := func() int {
+		n := 0
+		filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() && strings.HasPrefix(d.Name(), "upload-") {
+				n++
+			}
+			return nil
+		})
+		return n
+	}
+	if n := temps(); n != 2 {
+		t.Fatalf("%d upload directories, want 2", n)
+	}
+	// The second is used 40 minutes later; at 70 minutes the first has
+	// been idle too long and goes, the second stays.
+	mu.Lock()
+	now = now.Add(40 * time.Minute)
+	mu.Unlock()
+	do(t, "PATCH", srv.URL+second.Header.Get("Location"), strings.NewReader("alive"))
+	mu.Lock()
+	now = now.Add(30 * time.Minute)
+	mu.Unlock()
+	if resp := startUpload(); resp.StatusCode != 202 {
+		t.Fatalf("an upload after the first expired: %d", resp.StatusCode)
+	}
+	if n := temps(); n != 2 {
+		t.Errorf("%d upload directories after the sweep, want 2 (the second and the new one)", n)
+	}
+	if resp := do(t, "GET", srv.URL+first.Header.Get("Location"), nil); resp.StatusCode != 404 {
+		t.Errorf("the expired upload: %d", resp.StatusCode)
+	}
+	if resp := do(t, "GET", srv.URL+second.Header.Get("Location"), nil); resp.StatusCode != 204 || resp.Header.Get("Range") != "0-4" {
+		t.Errorf("the live upload: %d %q", resp.StatusCode, resp.Header.Get("Range"))
+	}
 }
