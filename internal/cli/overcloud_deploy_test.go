@@ -202,6 +202,26 @@ func TestOvercloudDeploy(t *testing.T) {
 		t.Errorf("clouds-yaml:\n%s", out)
 	}
 
+	// Scale Compute up to 2: only n3 is deployed, as overcloud-compute-1;
+	// the others keep their parts (the same credentials) and reports.
+	writeFile(t, rolesFile, `
+- {name: Controller, count: 1, match: {profile: control}, networks: [External, InternalApi], services: [etcd, identity]}
+- {name: Compute, count: 2, match: {profile: compute}, networks: [External, InternalApi], services: [identity]}
+`)
+	r = deploy("--wait", "0")
+	if r.code != 0 || !strings.Contains(r.stderr, "deploying overcloud-compute-1; undeploying none") {
+		t.Errorf("scale up: exit %d\n%s", r.code, r.stderr)
+	}
+	if nodeConfig(t, dir, "n1").Credential != ctl.Credential || nodeConfig(t, dir, "n2").Credential != cfgs["n2"].Credential {
+		t.Error("scaling up redeployed a node that was there")
+	}
+	if n3 := nodeConfig(t, dir, "n3"); n3.Hostname != "overcloud-compute-1" {
+		t.Errorf("n3 is %q", n3.Hostname)
+	}
+	if st := run("overcloud", "status").mustSucceed(t).stdout; strings.Count(st, "running") != 2 || !strings.Contains(st, "overcloud-compute-1") {
+		t.Errorf("status after scale up:\n%s", st)
+	}
+
 	// Scale Compute down to 0 is not allowed (a role needs nodes); take
 	// the Compute role out instead: needs --yes.
 	writeFile(t, rolesFile, `
@@ -211,10 +231,11 @@ func TestOvercloudDeploy(t *testing.T) {
 		t.Errorf("scale down without --yes: exit %d\n%s", r.code, r.stderr)
 	}
 	r = deploy("--yes", "--wait", "0")
-	if r.code != 0 || !strings.Contains(r.stderr, "undeploying overcloud-compute-0") {
+	if r.code != 0 || !strings.Contains(r.stderr, "undeploying overcloud-compute-0, overcloud-compute-1") {
 		t.Errorf("scale down: exit %d\n%s", r.code, r.stderr)
 	}
 	waitState(t, run, "n2", "available")
+	waitState(t, run, "n3", "available")
 
 	// Replace the controller's machine: n4 takes its name and addresses,
 	// with a new credential; n1 is undeployed.
